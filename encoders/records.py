@@ -1,0 +1,56 @@
+"""Records that flow from sources through encoders to sinks.
+
+They live in `encoders` because an encoder defines what it takes (`Frame`) and what it gives
+(`Embedding`); `sinks` import them from here and nothing else of ours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One captured unit: an RGB image (H×W×3 uint8) or a mono float32 audio window."""
+
+    source: str  # e.g. "screen0"
+    modality: str  # "image" | "audio"
+    data: np.ndarray
+    ts_ns: int  # wall clock at capture (time.time_ns)
+    mono_ns: int  # monotonic clock at capture, for latency and ordering
+
+    @property
+    def id(self) -> str:
+        """Stable id shared by every vector derived from this frame."""
+        return f"{self.source}-{self.ts_ns}"
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """One L2-normalised float32 vector in one space, derived from one frame."""
+
+    frame_id: str
+    source: str
+    modality: str
+    space: str  # "<model>/<dim>", e.g. "effnet-lite0/1280"
+    vector: np.ndarray  # shape (dim,), float32, unit norm
+    ts_ns: int
+    mono_ns: int
+    labels: tuple[str, ...] = ()
+    scores: tuple[float, ...] = ()
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        return int(self.vector.shape[0])
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Everything one inference produced for one frame: what the sinks receive."""
+
+    frame: Frame
+    embeddings: tuple[Embedding, ...]
+    infer_ms: float = 0.0
