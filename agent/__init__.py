@@ -1,0 +1,1 @@
+"""The sensorium daemon: config, sources, gate, dispatcher, query service, CLI."""

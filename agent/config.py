@@ -1,0 +1,209 @@
+"""Config: configs/default.toml is the schema and the defaults; a user file overrides a subset.
+
+Validation is by example: every user key must exist in the defaults with a value of the same type
+(an int is accepted where a float is expected). Enumerated values are checked here too, so a bad
+config fails at start with one line that names the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "configs" / "default.toml"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEVICES = ("AUTO", "NPU", "GPU", "CPU")
+HINTS = ("LATENCY", "THROUGHPUT")
+
+
+class ConfigError(ValueError):
+    """A config problem; the message names the key."""
+
+
+@dataclass(frozen=True)
+class DaemonCfg:
+    data_dir: Path
+    cache_dir: Path
+    runtime_dir: Path
+    log_level: str
+
+
+@dataclass(frozen=True)
+class DeviceCfg:
+    name: str
+    strict: bool
+    hint: str
+    cpu_threads: int
+
+
+@dataclass(frozen=True)
+class ModelsCfg:
+    image: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ScreenCfg:
+    enabled: bool
+    name: str
+    monitor: int
+    fps: float
+    gate_threshold: float
+    force_keep_s: float
+
+
+@dataclass(frozen=True)
+class BusCfg:
+    endpoint: str
+    send_hwm: int
+    queue_size: int
+
+
+@dataclass(frozen=True)
+class StoreCfg:
+    batch_size: int
+    flush_s: float
+    thumbnails: bool
+    thumb_width: int
+    queue_size: int
+
+
+@dataclass(frozen=True)
+class QueryCfg:
+    endpoint: str
+
+
+@dataclass(frozen=True)
+class Config:
+    daemon: DaemonCfg
+    device: DeviceCfg
+    models: ModelsCfg
+    screen: ScreenCfg
+    bus: BusCfg
+    store: StoreCfg
+    query: QueryCfg
+
+
+def _merge(defaults: dict, user: dict, prefix: str = "") -> dict:
+    out = dict(defaults)
+    for key, value in user.items():
+        name = f"{prefix}{key}"
+        if key not in defaults:
+            raise ConfigError(f"unknown key {name!r}")
+        want = defaults[key]
+        if isinstance(want, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{name!r} must be a table")
+            out[key] = _merge(want, value, name + ".")
+            continue
+        ok = type(value) is type(want) or (type(want) is float and type(value) is int)
+        if not ok:
+            raise ConfigError(f"{name!r} must be {type(want).__name__}, got {type(value).__name__} {value!r}")
+        out[key] = float(value) if type(want) is float else value
+    return out
+
+
+def _choice(d: dict, key: str, allowed: tuple[str, ...], section: str) -> None:
+    if d[key] not in allowed:
+        raise ConfigError(f"'{section}.{key}' must be one of {', '.join(allowed)}, got {d[key]!r}")
+
+
+def _positive(d: dict, key: str, section: str, allow_zero: bool = False) -> None:
+    if d[key] < 0 or (d[key] == 0 and not allow_zero):
+        raise ConfigError(f"'{section}.{key}' must be {'>= 0' if allow_zero else '> 0'}, got {d[key]!r}")
+
+
+def _check_endpoint(value: str, key: str) -> None:
+    """Nothing listens off-host: only ipc:// or tcp:// on a loopback address."""
+    if not value:
+        return
+    if value.startswith("ipc://"):
+        return
+    if value.startswith("tcp://"):
+        host = value[len("tcp://") :].rsplit(":", 1)[0].strip("[]")
+        if host in ("127.0.0.1", "localhost", "::1"):
+            return
+        raise ConfigError(f"{key!r}: {value!r} would listen off-host; use tcp://127.0.0.1:PORT or ipc://")
+    raise ConfigError(f"{key!r}: {value!r} must start with ipc:// or tcp://127.0.0.1")
+
+
+def _home_dir(sub: str, xdg_var: str, xdg_default: str) -> Path:
+    home = os.environ.get("SENSORIUM_HOME")
+    if home:
+        return Path(home) / sub
+    base = os.environ.get(xdg_var) or str(Path.home() / xdg_default)
+    return Path(base) / "sensorium"
+
+
+def default_dirs() -> tuple[Path, Path, Path]:
+    """(data, cache, runtime) dirs from SENSORIUM_HOME / SENSORIUM_CACHE / XDG variables."""
+    data = _home_dir("data", "XDG_DATA_HOME", ".local/share")
+    cache = Path(os.environ["SENSORIUM_CACHE"]) if os.environ.get("SENSORIUM_CACHE") else None
+    cache = cache or _home_dir("cache", "XDG_CACHE_HOME", ".cache")
+    if os.environ.get("SENSORIUM_HOME"):
+        run = Path(os.environ["SENSORIUM_HOME"]) / "run"
+    elif os.environ.get("XDG_RUNTIME_DIR"):
+        run = Path(os.environ["XDG_RUNTIME_DIR"]) / "sensorium"
+    else:
+        run = Path(f"/tmp/sensorium-{os.getuid()}")
+    return data, cache, run
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+
+
+def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Defaults, then the user file, then `overrides` (same shape); validated."""
+    raw = _read_toml(DEFAULT_PATH)
+    if path is not None:
+        raw = _merge(raw, _read_toml(Path(path)))
+    if overrides:
+        raw = _merge(raw, overrides)
+    d, dev, scr, bus, st = raw["daemon"], raw["device"], raw["screen"], raw["bus"], raw["store"]
+    _choice(d, "log_level", LOG_LEVELS, "daemon")
+    _choice(dev, "name", DEVICES, "device")
+    _choice(dev, "hint", HINTS, "device")
+    _positive(dev, "cpu_threads", "device", allow_zero=True)
+    _positive(scr, "fps", "screen")
+    _positive(scr, "monitor", "screen", allow_zero=True)
+    _positive(scr, "gate_threshold", "screen", allow_zero=True)
+    _positive(scr, "force_keep_s", "screen")
+    for key in ("send_hwm", "queue_size"):
+        _positive(bus, key, "bus")
+    for key in ("batch_size", "flush_s", "thumb_width", "queue_size"):
+        _positive(st, key, "store")
+    _check_endpoint(bus["endpoint"], "bus.endpoint")
+    _check_endpoint(raw["query"]["endpoint"], "query.endpoint")
+    data, cache, run = default_dirs()
+    daemon = DaemonCfg(
+        data_dir=Path(d["data_dir"]).expanduser() if d["data_dir"] else data,
+        cache_dir=Path(d["cache_dir"]).expanduser() if d["cache_dir"] else cache,
+        runtime_dir=Path(d["runtime_dir"]).expanduser() if d["runtime_dir"] else run,
+        log_level=d["log_level"],
+    )
+    return Config(
+        daemon=daemon,
+        device=DeviceCfg(**dev),
+        models=ModelsCfg(**raw["models"]),
+        screen=ScreenCfg(**scr),
+        bus=BusCfg(**bus),
+        store=StoreCfg(**st),
+        query=QueryCfg(**raw["query"]),
+    )
+
+
+def bus_endpoint(cfg: Config) -> str:
+    return cfg.bus.endpoint or f"ipc://{cfg.daemon.runtime_dir / 'bus.sock'}"
+
+
+def query_endpoint(cfg: Config) -> str:
+    return cfg.query.endpoint or f"ipc://{cfg.daemon.runtime_dir / 'query.sock'}"

@@ -1,0 +1,51 @@
+from pathlib import Path
+
+import pytest
+
+from agent import config
+from agent.config import ConfigError
+from tests.conftest import sensorium
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_load_and_user_overrides(tmp_path, monkeypatch):
+    monkeypatch.setenv("SENSORIUM_HOME", str(tmp_path))
+    cfg = config.load(write(tmp_path, "[screen]\nfps = 5\n[device]\nname = 'CPU'\n"))
+    assert cfg.screen.fps == 5.0 and isinstance(cfg.screen.fps, float)
+    assert cfg.device.name == "CPU"
+    assert cfg.daemon.data_dir == tmp_path / "data"
+    assert config.bus_endpoint(cfg) == f"ipc://{tmp_path / 'run' / 'bus.sock'}"
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[screen]\nfsp = 2\n", "screen.fsp"),
+        ("[nosuch]\nx = 1\n", "nosuch"),
+        ("[screen]\nfps = 'fast'\n", "screen.fps"),
+        ("[screen]\nenabled = 1\n", "screen.enabled"),
+        ("[device]\nname = 'TPU'\n", "device.name"),
+        ("[bus]\nendpoint = 'tcp://0.0.0.0:5555'\n", "bus.endpoint"),
+        ("[store]\nbatch_size = 0\n", "store.batch_size"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path, text, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        config.load(write(tmp_path, text))
+
+
+def test_bad_config_is_one_line_and_exit_2(tmp_path):
+    out = sensorium("--config", str(write(tmp_path, "[device]\nname = 'TPU'\n")), "run", check=False)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "device.name" in lines[0] and "TPU" in lines[0], out.stderr
+
+
+def test_invalid_toml_is_reported(tmp_path):
+    out = sensorium("--config", str(write(tmp_path, "[screen\n")), "run", check=False)
+    assert out.returncode == 2 and "not valid TOML" in out.stderr
