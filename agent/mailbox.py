@@ -1,0 +1,60 @@
+"""Per-source mailboxes between capture threads and a model's dispatcher.
+
+A video source gets depth 1 (the latest frame wins; the one it replaces is dropped and counted); an
+audio source gets a deeper queue (the oldest window is dropped and counted). `put` never blocks, so a
+capture thread never waits on inference. `take` serves sources round-robin so one fast source cannot
+starve another.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+from encoders.records import Frame
+
+
+class Mailboxes:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._boxes: dict[str, deque[Frame]] = {}
+        self._order: list[str] = []
+        self._next = 0
+        self.dropped: dict[str, int] = {}
+        self.delivered: dict[str, int] = {}
+
+    def add(self, source: str, depth: int = 1) -> None:
+        with self._cond:
+            self._boxes[source] = deque(maxlen=depth)
+            self._order.append(source)
+            self.dropped[source] = 0
+            self.delivered[source] = 0
+
+    def put(self, frame: Frame) -> None:
+        with self._cond:
+            box = self._boxes[frame.source]
+            if len(box) == box.maxlen:
+                self.dropped[frame.source] += 1  # deque(maxlen) discards the oldest on append
+            box.append(frame)
+            self._cond.notify()
+
+    def take(self, timeout: float) -> Frame | None:
+        """Next frame, fairly across sources; None after `timeout` seconds with nothing ready."""
+        with self._cond:
+            if not self._cond.wait_for(self._ready, timeout):
+                return None
+            n = len(self._order)
+            for i in range(n):
+                source = self._order[(self._next + i) % n]
+                if self._boxes[source]:
+                    self._next = (self._next + i + 1) % n
+                    self.delivered[source] += 1
+                    return self._boxes[source].popleft()
+        return None
+
+    def _ready(self) -> bool:
+        return any(self._boxes.values())
+
+    def depth(self) -> dict[str, int]:
+        with self._cond:
+            return {s: len(b) for s, b in self._boxes.items()}

@@ -1,0 +1,104 @@
+"""Screen capture with mss on its own thread: grab, stamp, gate, convert BGRA→RGB, post.
+
+The gate runs on the raw BGRA grab so a skipped frame costs neither colour conversion nor inference.
+Capture errors (display gone) are counted and retried with backoff; the thread never dies on them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import cv2
+import mss
+import numpy as np
+
+from agent.gate import ChangeGate
+from encoders.records import Frame
+
+log = logging.getLogger(__name__)
+
+
+class ScreenSource:
+    modality = "image"
+
+    def __init__(self, name: str, monitor: int, fps: float, gate: ChangeGate, post: Callable[[Frame], None]) -> None:
+        self.name = name
+        self.monitor = monitor
+        self.period = 1.0 / fps
+        self.gate = gate
+        self._post = post
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.captured = 0
+        self.errors = 0
+        self.last_error = ""
+
+    def probe(self) -> str | None:
+        try:
+            with mss.MSS() as sct:
+                monitors = sct.monitors
+        except Exception as e:  # mss raises ScreenShotError or OS errors when there is no display
+            return f"no display: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        if self.monitor >= len(monitors):
+            return f"monitor {self.monitor} not found ({len(monitors) - 1} monitor(s))"
+        m = monitors[self.monitor]
+        return None if m["width"] > 0 else "monitor has zero size"
+
+    def describe(self) -> str:
+        with mss.MSS() as sct:
+            m = sct.monitors[self.monitor]
+        return f"monitor {self.monitor}: {m['width']}x{m['height']} at {1 / self.period:g} fps"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"src-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                with mss.MSS() as sct:
+                    region = sct.monitors[self.monitor]
+                    backoff = 0.5
+                    self._loop(sct, region)
+            except Exception as e:  # display lost: count, log once per failure, retry
+                self.errors += 1
+                self.last_error = str(e).splitlines()[0] if str(e) else type(e).__name__
+                log.warning("screen %s capture failed (%s); retrying in %.1fs", self.name, self.last_error, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def _loop(self, sct: mss.MSS, region: dict) -> None:
+        next_t = time.monotonic()
+        while not self._stop.is_set():
+            shot = sct.grab(region)
+            mono_ns, ts_ns = time.monotonic_ns(), time.time_ns()
+            self.captured += 1
+            bgra = np.frombuffer(shot.raw, dtype=np.uint8).reshape(shot.height, shot.width, 4)
+            if self.gate.keep(bgra, mono_ns):
+                rgb = cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGB)
+                self._post(Frame(self.name, self.modality, rgb, ts_ns, mono_ns))
+            next_t += self.period
+            delay = next_t - time.monotonic()
+            if delay < 0:  # fell behind (slow grab): do not try to catch up with a burst
+                next_t, delay = time.monotonic(), 0
+            self._stop.wait(delay)
+
+    def stats(self) -> dict[str, float | int | str]:
+        g = self.gate
+        return {
+            "captured": self.captured,
+            "kept": g.kept,
+            "gated": g.skipped,
+            "forced": g.forced,
+            "errors": self.errors,
+            "last_error": self.last_error,
+        }
