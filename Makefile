@@ -1,0 +1,45 @@
+# sensorium — `make run` sets up and starts the daemon; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# System packages the tests drive for real: a virtual screen, a window to show on it, audio stand-ins.
+APT_TEST := xvfb feh pulseaudio pulseaudio-utils libportaudio2 espeak-ng libgl1 libglib2.0-0
+# timm ships ImageNet label names we read at build time; installed without its deps (torchvision).
+TIMM   := timm==1.0.31
+
+.PHONY: run test models install demo lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch first and pinned, so nothing later pulls a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[build,test]'
+	$(BIN)/pip install --quiet --no-deps $(TIMM)
+	touch $@
+
+install: $(VENV)/.installed
+
+models: install
+	$(BIN)/sensorium models build
+
+run: models
+	$(BIN)/sensorium run
+
+sysdeps:
+	@missing=""; for t in Xvfb feh pactl paplay espeak-ng; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_TEST) >/dev/null; \
+	  else echo "missing:$$missing (install: sudo apt-get install $(APT_TEST)); those tests are skipped, or fail under CI"; fi; \
+	fi
+
+test: install sysdeps
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache
