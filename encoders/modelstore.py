@@ -36,6 +36,7 @@ SPECS: dict[str, ModelSpec] = {
         1,
         needs=("minilm-l6",),
     ),
+    "silero-vad": ModelSpec("silero-vad", "silero-vad", "encoders.build.silero_vad", 1, needs=("minilm-l6",)),
 }
 
 

@@ -1,0 +1,171 @@
+"""The audio encoder on real sounds: espeak-ng speech, a 440 Hz tone and white noise, generated here.
+
+Speech probabilities must match silero-vad's own ONNX reference; labels and ConSE vectors must point
+text queries at the right sounds. Models come from conftest's `model_cache`.
+"""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from encoders.audio import AudioEncoder
+from encoders.image import BadFrame
+from encoders.modelstore import ModelStore
+from encoders.records import Encoded, Frame
+from encoders.runtime import Runtime, RuntimeConfig
+from tests.conftest import noise, speech, tone
+
+RATE = 16000
+SENTENCE = "Hello there. I am talking to you about the weather today, and then we will go for a long walk."
+
+
+def load_wav(path: Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+        return pcm.astype(np.float32) / 32768.0, w.getframerate()
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
+    return Runtime(RuntimeConfig("CPU", "LATENCY", 0, False, tmp_path_factory.mktemp("ov-cache")))
+
+
+@pytest.fixture(scope="module")
+def model_dir(model_cache: Path) -> Path:
+    return ModelStore(model_cache).require("silero-vad")
+
+
+@pytest.fixture(scope="module")
+def speech_windows(tmp_path_factory: pytest.TempPathFactory) -> list[np.ndarray]:
+    """Every full 0.96 s window of an espeak-ng sentence, resampled to 16 kHz with soxr."""
+    import soxr
+
+    samples, rate = load_wav(speech(tmp_path_factory.mktemp("speech") / "s.wav", SENTENCE))
+    audio = soxr.resample(samples, rate, RATE).astype(np.float32)
+    n = 15360
+    return [audio[i : i + n].copy() for i in range(0, len(audio) - n + 1, n)]
+
+
+@pytest.fixture(scope="module")
+def sounds(speech_windows: list[np.ndarray]) -> dict[str, np.ndarray]:
+    return {"speech": speech_windows[1], "tone": tone(0.96, 440.0, RATE), "noise": noise(0.96, RATE)}
+
+
+@pytest.fixture(scope="module")
+def encoded(runtime: Runtime, model_dir: Path, sounds: dict[str, np.ndarray]) -> dict[str, Encoded]:
+    results: list[Encoded] = []
+    enc = AudioEncoder(runtime, model_dir, results.append)
+    for i, (name, data) in enumerate(sounds.items()):
+        enc.submit(Frame(f"mic-{name}", "audio", data, 1_000 + i, i))
+        assert len(results) == i + 1  # on_result ran before submit returned
+    enc.drain()
+    assert enc.stats == {"submitted": 3, "completed": 3, "bad_frames": 0, "errors": 0}
+    assert len(enc.latencies()) == 3
+    return {name: r for name, r in zip(sounds, results, strict=True)}
+
+
+@pytest.fixture(scope="module")
+def text(runtime: Runtime, model_cache: Path):
+    from encoders.text import TextEncoder
+
+    return TextEncoder(runtime, ModelStore(model_cache).require("minilm-l6")).encode
+
+
+def conse(item: Encoded) -> np.ndarray:
+    return next(e.vector for e in item.embeddings if e.space == "minilm-l6/384")
+
+
+def test_speech_probabilities_match_silero_reference(runtime, model_dir, speech_windows) -> None:
+    import torch
+    from silero_vad import load_silero_vad
+
+    enc = AudioEncoder(runtime, model_dir, lambda r: None)
+    ref = load_silero_vad(onnx=True)  # silero's OnnxWrapper on its own ONNX file, via onnxruntime
+    worst = 0.0
+    for window in speech_windows:
+        ref.reset_states()  # the encoder starts every window afresh: zero state, zero context
+        want = np.array([float(ref(torch.from_numpy(c), RATE)) for c in window.reshape(-1, 512)])
+        got = enc.speech_probs(window)
+        assert got.shape == (30,) and want.max() > 0.9
+        worst = max(worst, float(np.abs(got - want).max()))
+    assert worst < 1e-3, worst
+
+
+def test_top_labels(encoded, runtime, model_dir, speech_windows) -> None:
+    assert encoded["speech"].embeddings[0].labels[0] == "Speech"
+    assert encoded["tone"].embeddings[0].labels[0] == "Music"
+    assert encoded["noise"].embeddings[0].labels[0] == "Noise"
+    scores = {
+        name: dict(zip(r.embeddings[0].labels, r.embeddings[0].scores, strict=True)) for name, r in encoded.items()
+    }
+    assert scores["speech"]["Speech"] > 0.9 and scores["tone"]["Music"] > 0.9 and scores["noise"]["Noise"] > 0.9
+    results: list[Encoded] = []
+    enc = AudioEncoder(runtime, model_dir, results.append)
+    for i, window in enumerate(speech_windows):  # every window of the sentence, pauses included
+        enc.submit(Frame("mic", "audio", window, i, i))
+    assert [r.embeddings[0].labels[0] for r in results] == ["Speech"] * len(speech_windows)
+
+
+def test_conse_points_text_queries_at_the_right_sound(encoded, text) -> None:
+    talking, music = text("someone talking"), text("music")
+    vec = {name: conse(r) for name, r in encoded.items()}
+    to_talking = {name: float(v @ talking) for name, v in vec.items()}
+    assert to_talking["speech"] > max(to_talking["tone"], to_talking["noise"]) + 0.2, to_talking
+    to_music = {name: float(v @ music) for name, v in vec.items()}
+    assert to_music["tone"] > max(to_music["speech"], to_music["noise"]) + 0.2, to_music
+    queries = {q: text(q) for q in ("someone talking", "music", "noise")}
+    assert max(queries, key=lambda q: float(vec["tone"] @ queries[q])) == "music"
+
+
+def test_vectors_are_unit_float32_in_both_spaces(encoded) -> None:
+    for item in encoded.values():
+        spaces = {e.space: e for e in item.embeddings}
+        assert set(spaces) == {"logmel/128", "minilm-l6/384"}
+        for e in spaces.values():
+            assert e.vector.dtype == np.float32 and e.dim == int(e.space.split("/")[1])
+            assert abs(np.linalg.norm(e.vector) - 1) < 1e-5
+            assert e.labels == item.embeddings[0].labels and e.scores == item.embeddings[0].scores
+            assert e.scores == tuple(sorted(e.scores, reverse=True)) and abs(sum(e.scores) - 1) < 1e-3
+            assert e.frame_id == item.frame.id and e.modality == "audio"
+
+
+def test_logmel_descriptor_ignores_gain_and_matches_librosa(runtime, model_dir, sounds) -> None:
+    import librosa
+
+    enc = AudioEncoder(runtime, model_dir, lambda r: None)
+    loud, _ = enc.frontend.describe(sounds["speech"])
+    quiet, _ = enc.frontend.describe(sounds["speech"] * np.float32(0.05))
+    other, _ = enc.frontend.describe(sounds["noise"])
+    assert float(loud @ quiet) > 0.999 and float(loud @ other) < 0.9
+    ref = librosa.feature.melspectrogram(
+        y=sounds["speech"], sr=RATE, n_fft=512, win_length=400, hop_length=160, center=False,
+        n_mels=64, fmin=125.0, fmax=7500.0,
+    )  # fmt: skip
+    got = enc.frontend.logmel(enc.frontend.power(sounds["speech"]))
+    assert np.abs(got - np.log(np.maximum(ref.T, ref.max() * 1e-8))).max() < 1e-3
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        np.zeros(15360, np.float64),
+        np.zeros(15360, np.int16),
+        np.zeros((1, 15360), np.float32),
+        np.zeros(15359, np.float32),
+        np.zeros(0, np.float32),
+        np.full(15360, np.nan, np.float32),
+        np.r_[np.zeros(15359, np.float32), np.float32(np.inf)],
+        np.zeros(15360, np.float32),  # digital silence: nothing to describe (the gate drops it first)
+    ],
+    ids=["float64", "int16", "2d", "short", "empty", "nan", "inf", "silence"],
+)
+def test_bad_frames_are_refused_and_counted(runtime, model_dir, data) -> None:
+    results: list[Encoded] = []
+    enc = AudioEncoder(runtime, model_dir, results.append)
+    with pytest.raises(BadFrame):
+        enc.submit(Frame("mic", "audio", data, 0, 0))
+    assert enc.stats["bad_frames"] == 1 and enc.stats["submitted"] == 0 and not results
