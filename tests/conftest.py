@@ -113,3 +113,97 @@ def sensorium(*args: str, timeout: float = 60, check: bool = True) -> subprocess
     if check and out.returncode != 0:
         raise AssertionError(f"sensorium {' '.join(args)} exited {out.returncode}:\n{out.stderr}")
     return out
+
+
+class Pulse:
+    """A private PulseAudio server (own socket, no user config) with a null sink whose monitor is the mic."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.dir = tmp / "pulse"
+        self.dir.mkdir(exist_ok=True)
+        self.socket = self.dir / "native"
+        self.proc: subprocess.Popen | None = None
+
+    def env(self) -> dict[str, str]:
+        return {"PULSE_SERVER": f"unix:{self.socket}", "PULSE_RUNTIME_PATH": str(self.dir)}
+
+    def start(self) -> None:
+        binary = require("pulseaudio")
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                "-n",  # no default script: only what we load
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--use-pid-file=no",
+                "--disallow-exit",
+                f"--load=module-native-protocol-unix socket={self.socket} auth-anonymous=1",
+                "--load=module-null-sink sink_name=sensorium_test rate=48000",
+            ],
+            env={**os.environ, **self.env(), "HOME": str(self.dir)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.pactl("set-default-source", "sensorium_test.monitor", check=False).returncode == 0:
+                self.pactl("set-default-sink", "sensorium_test")
+                return
+            time.sleep(0.1)
+        pytest.fail("PulseAudio did not start")
+
+    def pactl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [require("pactl"), *args], env={**os.environ, **self.env()}, capture_output=True, check=check, timeout=10
+        )
+
+    def play(self, wav: Path, wait: bool = True) -> subprocess.Popen:
+        p = subprocess.Popen([require("paplay"), str(wav)], env={**os.environ, **self.env()})
+        if wait:
+            p.wait(60)
+        return p
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait(5)
+            self.proc = None
+
+
+@pytest.fixture
+def pulse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pulse]:
+    """PulseAudio with a null sink; sounddevice's default input records what `play` plays."""
+    server = Pulse(tmp_path)
+    server.start()
+    for k, v in server.env().items():
+        monkeypatch.setenv(k, v)
+    yield server
+    server.stop()
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
+    """16-bit mono WAV with the standard library (what paplay reads)."""
+    import wave
+
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+def tone(seconds: float, freq: float = 440.0, rate: int = 48000, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def noise(seconds: float, rate: int = 48000, amp: float = 0.3) -> np.ndarray:
+    return (amp * np.random.default_rng(0).uniform(-1, 1, int(seconds * rate))).astype(np.float32)
+
+
+def speech(path: Path, text: str) -> Path:
+    """Spoken English from espeak-ng, as a WAV file."""
+    subprocess.run([require("espeak-ng"), "-w", str(path), text], check=True, timeout=30)
+    return path
