@@ -8,6 +8,7 @@ config fails at start with one line that names the key.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ class DeviceCfg:
 class ModelsCfg:
     image: str
     text: str
+    audio: str
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,29 @@ class ScreenCfg:
     fps: float
     gate_threshold: float
     force_keep_s: float
+
+
+@dataclass(frozen=True)
+class CameraCfg:
+    enabled: bool
+    name: str
+    device: str
+    fps: float
+    width: int
+    height: int
+    loop: bool
+    gate_threshold: float
+    force_keep_s: float
+
+
+@dataclass(frozen=True)
+class MicrophoneCfg:
+    enabled: bool
+    name: str
+    device: str
+    hop_s: float
+    silence_dbfs: float
+    queue: int
 
 
 @dataclass(frozen=True)
@@ -82,6 +107,8 @@ class Config:
     device: DeviceCfg
     models: ModelsCfg
     screen: ScreenCfg
+    camera: CameraCfg
+    microphone: MicrophoneCfg
     bus: BusCfg
     store: StoreCfg
     query: QueryCfg
@@ -177,6 +204,23 @@ def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> C
     _positive(scr, "monitor", "screen", allow_zero=True)
     _positive(scr, "gate_threshold", "screen", allow_zero=True)
     _positive(scr, "force_keep_s", "screen")
+    cam, mic = raw["camera"], raw["microphone"]
+    for key in ("fps", "force_keep_s"):
+        _positive(cam, key, "camera")
+    for key in ("width", "height", "gate_threshold"):
+        _positive(cam, key, "camera", allow_zero=True)
+    if not cam["device"]:
+        raise ConfigError("'camera.device' must not be empty (an index such as \"0\", a path or a URL)")
+    _positive(mic, "hop_s", "microphone")
+    _positive(mic, "queue", "microphone")
+    if mic["silence_dbfs"] > 0:
+        raise ConfigError(f"'microphone.silence_dbfs' must be <= 0 (dBFS), got {mic['silence_dbfs']!r}")
+    names = [scr["name"], cam["name"], mic["name"]]
+    for i, (section, name) in enumerate(zip(("screen", "camera", "microphone"), names, strict=True)):
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+            raise ConfigError(f"'{section}.name' must be letters, digits, '_' or '-' (a topic part), got {name!r}")
+        if name in names[:i]:
+            raise ConfigError(f"'{section}.name' {name!r} is used by another source")
     for key in ("send_hwm", "queue_size"):
         _positive(bus, key, "bus")
     for key in ("batch_size", "flush_s", "thumb_width", "queue_size"):
@@ -195,6 +239,8 @@ def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> C
         device=DeviceCfg(**dev),
         models=ModelsCfg(**raw["models"]),
         screen=ScreenCfg(**scr),
+        camera=CameraCfg(**cam),
+        microphone=MicrophoneCfg(**mic),
         bus=BusCfg(**bus),
         store=StoreCfg(**st),
         query=QueryCfg(**raw["query"]),

@@ -32,6 +32,12 @@ def test_defaults_load_and_user_overrides(tmp_path, monkeypatch):
         ("[device]\nname = 'TPU'\n", "device.name"),
         ("[bus]\nendpoint = 'tcp://0.0.0.0:5555'\n", "bus.endpoint"),
         ("[store]\nbatch_size = 0\n", "store.batch_size"),
+        ("[camera]\ndevice = 0\n", "camera.device"),
+        ("[camera]\ndevice = ''\n", "camera.device"),
+        ("[microphone]\nhop_s = 0\n", "microphone.hop_s"),
+        ("[microphone]\nsilence_dbfs = 3.0\n", "microphone.silence_dbfs"),
+        ("[microphone]\nname = 'screen0'\n", "microphone.name"),
+        ("[camera]\nname = 'cam.0'\n", "camera.name"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, text, key):
