@@ -76,7 +76,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         for name in SPECS:
             print(f"{name:<14} {'built' if store.is_built(name) else 'not built':<10} {store.path(name)}")
         return 0
-    names = args.names or [cfg.models.text, cfg.models.image]
+    names = args.names or [cfg.models.text, cfg.models.image, cfg.models.audio]
     for name in names:
         if name not in SPECS:
             print(f"sensorium: unknown model {name!r}; known: {', '.join(SPECS)}", file=sys.stderr)

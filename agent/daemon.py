@@ -12,8 +12,10 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+from encoders.audio import AudioEncoder
 from encoders.image import ImageEncoder
 from encoders.modelstore import ModelStore
 from encoders.records import Encoded
@@ -23,11 +25,13 @@ from sinks.memory import Memory
 from sinks.publisher import Publisher
 
 from .config import Config, bus_endpoint, query_endpoint
-from .dispatcher import Dispatcher
+from .dispatcher import Dispatcher, Encoder
 from .gate import ChangeGate
 from .mailbox import Mailboxes
 from .service import Service
 from .sources import Source
+from .sources.camera import CameraSource
+from .sources.microphone import MicrophoneSource
 from .sources.screen import ScreenSource
 
 log = logging.getLogger(__name__)
@@ -44,12 +48,30 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def configured_sources(cfg: Config, mailboxes: Mailboxes) -> list[Source]:
+def configured_sources(cfg: Config, boxes: dict[str, Mailboxes], store: ModelStore) -> list[Source]:
+    """Every enabled source, posting into its modality's mailboxes (not yet probed)."""
     out: list[Source] = []
-    s = cfg.screen
+    s, c, m = cfg.screen, cfg.camera, cfg.microphone
     if s.enabled:
         gate = ChangeGate(s.gate_threshold, s.force_keep_s)
-        out.append(ScreenSource(s.name, s.monitor, s.fps, gate, mailboxes.put))
+        out.append(ScreenSource(s.name, s.monitor, s.fps, gate, boxes["image"].put))
+    if c.enabled:
+        gate = ChangeGate(c.gate_threshold, c.force_keep_s)
+        out.append(CameraSource(c.name, c.device, c.fps, gate, boxes["image"].put, c.width, c.height, c.loop))
+    if m.enabled:
+        meta = store.meta(cfg.models.audio)  # windows are cut at the audio model's rate and length
+        device = int(m.device) if m.device.isdigit() else (m.device or None)
+        out.append(
+            MicrophoneSource(
+                m.name,
+                device,
+                int(meta["sample_rate"]),
+                int(meta["window_samples"]),
+                m.hop_s,
+                m.silence_dbfs,
+                boxes["audio"].put,
+            )
+        )
     return out
 
 
@@ -83,23 +105,31 @@ class Daemon:
         d = cfg.daemon
         private_dir(d.data_dir)
         private_dir(d.runtime_dir)
-        self.mailboxes = Mailboxes()
-        self.sources, self.table = availability(configured_sources(cfg, self.mailboxes))
+        if d.log_level != "DEBUG":  # OpenCV warns on every failed camera reopen; our own log says it once
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        store = ModelStore(d.cache_dir)
+        # one mailbox set per model: a slow audio window never waits behind a screen frame
+        self.boxes = {"image": Mailboxes(), "audio": Mailboxes()}
+        self.sources, self.table = availability(configured_sources(cfg, self.boxes, store))
         if not self.sources:
             raise NoSources(format_table(self.table) if self.table else "no sources are enabled in the config")
         for src in self.sources:
-            self.mailboxes.add(src.name, depth=1)
-        store = ModelStore(d.cache_dir)
-        image_dir, text_dir = store.require(cfg.models.image), store.require(cfg.models.text)
+            # video: the latest frame wins; audio: a short queue, because every window is different sound
+            self.boxes[src.modality].add(src.name, depth=cfg.microphone.queue if src.modality == "audio" else 1)
         dev = cfg.device
         self.runtime = Runtime(RuntimeConfig(dev.name, dev.hint, dev.cpu_threads, dev.strict, d.cache_dir / "ov-cache"))
         st = cfg.store
         self.memory = Memory(d.data_dir, st.batch_size, st.flush_s, st.thumbnails, st.thumb_width, st.queue_size)
         self.publisher = Publisher(bus_endpoint(cfg), cfg.bus.send_hwm, cfg.bus.queue_size, self.memory.thumb_path)
         self.sinks = (self.publisher, self.memory)
-        self.image = ImageEncoder(self.runtime, image_dir, self._fanout)
-        self.text = TextEncoder(self.runtime, text_dir)
-        self.dispatcher = Dispatcher(self.mailboxes, self.image, "image")
+        modalities = {src.modality for src in self.sources}
+        self.encoders: dict[str, Encoder] = {}
+        if "image" in modalities:
+            self.encoders["image"] = ImageEncoder(self.runtime, store.require(cfg.models.image), self._fanout)
+        if "audio" in modalities:
+            self.encoders["audio"] = AudioEncoder(self.runtime, store.require(cfg.models.audio), self._fanout)
+        self.text = TextEncoder(self.runtime, store.require(cfg.models.text))
+        self.dispatchers = [Dispatcher(self.boxes[m], enc, m) for m, enc in self.encoders.items()]
         self.service = Service(query_endpoint(cfg), self.memory, self.text, self.status)
         self.latency_ms: list[float] = []  # capture → handed to sinks
         self._lock = threading.Lock()
@@ -117,13 +147,14 @@ class Daemon:
         self.memory.start()
         self.publisher.start()
         self.service.start()
-        self.dispatcher.start()
+        for dispatcher in self.dispatchers:
+            dispatcher.start()
         for src in self.sources:
             src.start()
         log.info(
             "running: sources=%s device=%s bus=%s query=%s data=%s",
             ",".join(s.name for s in self.sources),
-            self.image.device,
+            ",".join(f"{m}={e.device}" for m, e in self.encoders.items()),
             self.publisher.endpoint,
             self.service.endpoint,
             self.cfg.daemon.data_dir,
@@ -134,7 +165,8 @@ class Daemon:
         t0 = time.monotonic()
         for src in self.sources:
             src.stop()
-        self.dispatcher.stop()
+        for dispatcher in self.dispatchers:
+            dispatcher.stop()
         self.publisher.close()
         self.memory.close()
         self.service.close()
@@ -157,15 +189,20 @@ class Daemon:
     def status(self) -> dict:
         with self._lock:
             lat = list(self.latency_ms)
-        inf = self.image.latencies()
-        sources = {src.name: {**src.stats(), "dropped": self.mailboxes.dropped[src.name]} for src in self.sources}
+        sources = {
+            src.name: {**src.stats(), "dropped": self.boxes[src.modality].dropped[src.name]} for src in self.sources
+        }
+        encoders = {}
+        for m, enc in self.encoders.items():
+            inf = enc.latencies()
+            encoders[m] = {**enc.stats, "infer_p50_ms": percentile(inf, 50), "infer_p95_ms": percentile(inf, 95)}
         return {
             "uptime_s": round(time.time() - self.started, 1),
-            "device": {"image": self.image.device, "text": self.text.compiled.device},
+            "device": {**{m: e.device for m, e in self.encoders.items()}, "text": self.text.compiled.device},
             "sources": sources,
-            "mailbox_depth": self.mailboxes.depth(),
-            "encoder": {**self.image.stats, "infer_p50_ms": percentile(inf, 50), "infer_p95_ms": percentile(inf, 95)},
-            "dispatcher": {"rejected": self.dispatcher.rejected},
+            "mailbox_depth": {n: k for b in self.boxes.values() for n, k in b.depth().items()},
+            "encoders": encoders,
+            "dispatchers": {d.name: {"rejected": d.rejected} for d in self.dispatchers},
             "latency_ms": {"p50": percentile(lat, 50), "p95": percentile(lat, 95)},
             "publisher": self.publisher.stats(),
             "memory": self.memory.stats(),

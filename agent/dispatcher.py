@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 class Encoder(Protocol):
     modality: str
+    device: str
+    stats: dict[str, int]
 
     def submit(self, frame: Frame) -> None:
         """Start inference; results arrive through the encoder's callback. Raises ValueError on a bad frame."""
@@ -26,11 +28,15 @@ class Encoder(Protocol):
     def drain(self) -> None:
         """Block until every started inference has finished and been handed off."""
 
+    def latencies(self) -> list[float]:
+        """Recent inference times in ms."""
+
 
 class Dispatcher:
     def __init__(self, mailboxes: Mailboxes, encoder: Encoder, name: str) -> None:
         self.mailboxes = mailboxes
         self.encoder = encoder
+        self.name = name
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"dispatch-{name}", daemon=True)
         self.rejected = 0

@@ -8,6 +8,7 @@ from typing import Protocol
 class Source(Protocol):
     name: str
     modality: str
+    state: str  # running | reconnecting | stopped
 
     def probe(self) -> str | None:
         """None when the sensor can be opened, else a one-line reason it cannot."""

@@ -144,11 +144,12 @@ class MicrophoneSource:
             proc.kill()  # unblocks the reader at once; a capture process holds nothing to flush
         if self._thread:
             self._thread.join(timeout=3)
-        self.state = "stopped"
+        self._set_state("stopped")
 
     def _set_state(self, state: str) -> None:
         if state != self.state:
-            log.info("microphone %s: %s%s", self.name, state, f" ({self.last_error})" if state != "running" else "")
+            why = f" ({self.last_error})" if state == "reconnecting" else ""
+            log.info("microphone %s: %s%s", self.name, state, why)
             self.state = state
 
     def _run(self) -> None:

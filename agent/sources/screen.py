@@ -32,6 +32,7 @@ class ScreenSource:
         self._post = post
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.state = "stopped"  # running | reconnecting | stopped
         self.captured = 0
         self.errors = 0
         self.last_error = ""
@@ -60,6 +61,7 @@ class ScreenSource:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=2)
+        self.state = "stopped"
 
     def _run(self) -> None:
         backoff = 0.5
@@ -68,10 +70,12 @@ class ScreenSource:
                 with mss.MSS() as sct:
                     region = sct.monitors[self.monitor]
                     backoff = 0.5
+                    self.state = "running"
                     self._loop(sct, region)
             except Exception as e:  # display lost: count, log once per failure, retry
                 self.errors += 1
                 self.last_error = str(e).splitlines()[0] if str(e) else type(e).__name__
+                self.state = "reconnecting"
                 log.warning("screen %s capture failed (%s); retrying in %.1fs", self.name, self.last_error, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
@@ -95,6 +99,7 @@ class ScreenSource:
     def stats(self) -> dict[str, float | int | str]:
         g = self.gate
         return {
+            "state": self.state,
             "captured": self.captured,
             "kept": g.kept,
             "gated": g.skipped,
