@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# System packages the tests drive for real: a virtual screen, a window to show on it, audio stand-ins.
-APT_TEST := xvfb feh pulseaudio pulseaudio-utils libportaudio2 espeak-ng libgl1 libglib2.0-0
+# System packages the tests drive for real: a virtual screen, a window to show on it, a sound server with
+# a null sink (ALSA's pulse plugin lets PortAudio reach it), a speech synthesiser.
+APT_TEST := xvfb feh pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 espeak-ng libgl1 libglib2.0-0
 # timm ships ImageNet label names we read at build time; installed without its deps (torchvision).
 TIMM   := timm==1.0.31
 
@@ -29,7 +30,7 @@ run: models
 	$(BIN)/sensorium run
 
 sysdeps:
-	@missing=""; for t in Xvfb feh pactl paplay espeak-ng; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@missing=""; for p in $(APT_TEST); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_TEST) >/dev/null; \
 	  else echo "missing:$$missing (install: sudo apt-get install $(APT_TEST)); those tests are skipped, or fail under CI"; fi; \
