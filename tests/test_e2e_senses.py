@@ -131,7 +131,7 @@ def test_screen_camera_and_microphone_share_one_memory(xvfb, pulse, home, tmp_pa
             sub.close()
             stop_daemon(proc, tmp_path)
             voice.join(timeout=30)
-    print(f"camera back {back_after:.2f} s after its server restarted")
+    print(f"camera back {back_after:.2f} s after its server restarted; encoders {st['encoders']}")
     assert {m.topic for m in msgs} == {"emb.image.screen0", "emb.image.cam0", "emb.audio.mic0"}
     assert any(m.topic == "emb.image.cam0" and m.header["ts"] >= restarted for m in msgs), "camera did not resume"
     cam0 = st["sources"]["cam0"]

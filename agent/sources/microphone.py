@@ -160,7 +160,7 @@ class MicrophoneSource:
             errors.start()
             try:
                 self._capture(proc)
-            except (CaptureLost, EOFError, ValueError) as e:
+            except Exception as e:  # lost, ended, garbled: count it, respawn; the thread never dies
                 if not self._stop.is_set():
                     self.counts["errors"] += 1
                     errors.join(timeout=0.5)  # let the child's own last words arrive
