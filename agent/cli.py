@@ -50,6 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from encoders.modelstore import ModelNotBuilt
 
     from .daemon import Daemon, NoSources, format_table
+    from .lock import AlreadyRunning
 
     try:
         daemon = Daemon(cfg)
@@ -57,6 +58,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{e}\nsensorium: no sensor available on this machine; try `make demo`", file=sys.stderr)
         return 2
     except ModelNotBuilt as e:
+        print(f"sensorium: {e}", file=sys.stderr)
+        return 2
+    except AlreadyRunning as e:
         print(f"sensorium: {e}", file=sys.stderr)
         return 2
     print(format_table(daemon.table), file=sys.stderr)
@@ -161,6 +165,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_service(args: argparse.Namespace) -> int:
+    from . import unit
+
+    config = Path(args.config) if args.config else None
+    if config is not None:
+        _load(args)  # a unit pointing at a broken config would only fail later, under systemd
+    text = unit.unit_text(config)
+    if args.print:
+        print(text, end="")
+        return 0
+    path = unit.install(text)
+    print(f"wrote {path}\nstart it now and at every login: {unit.ENABLE_HINT}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sensorium", description="Live embeddings of what this machine sees and hears.")
     p.add_argument("--config", help="TOML file overriding configs/default.toml")
@@ -190,6 +209,10 @@ def parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="counters of the running daemon (JSON)")
     st.add_argument("--timeout", type=float, default=5.0)
     st.set_defaults(fn=cmd_status)
+    sv = sub.add_parser("service", help="run the daemon as a systemd user service")
+    sv.add_argument("action", choices=["install"])
+    sv.add_argument("--print", action="store_true", help="print the unit instead of writing it")
+    sv.set_defaults(fn=cmd_service)
     return p
 
 

@@ -27,6 +27,7 @@ from sinks.publisher import Publisher
 from .config import Config, bus_endpoint, query_endpoint
 from .dispatcher import Dispatcher, Encoder
 from .gate import ChangeGate
+from .lock import DataDirLock
 from .mailbox import Mailboxes
 from .service import Service
 from .sources import Source
@@ -104,6 +105,8 @@ class Daemon:
         self.cfg = cfg
         d = cfg.daemon
         private_dir(d.data_dir)
+        # before any store is opened or socket bound: a second daemon on this data dir stops here
+        self.lock = DataDirLock(d.data_dir).acquire()
         private_dir(d.runtime_dir)
         if d.log_level != "DEBUG":  # OpenCV warns on every failed camera reopen; our own log says it once
             cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
@@ -171,6 +174,7 @@ class Daemon:
         self.memory.close()
         self.service.close()
         log.info("stopped in %.2fs: %s", time.monotonic() - t0, self.summary())
+        self.lock.release()
 
     def run(self, stop: threading.Event) -> None:
         self.start()
