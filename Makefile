@@ -39,6 +39,14 @@ sysdeps:
 test: install sysdeps
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
+# The demo's photos come from scikit-image (the `demo` extra); the stand-ins are the test's apt packages.
+$(VENV)/.demo: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[demo]'
+	touch $@
+
+demo: sysdeps models $(VENV)/.demo
+	$(BIN)/python -m agent.demo
+
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 

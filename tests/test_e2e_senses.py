@@ -12,10 +12,10 @@ import numpy as np
 import skimage.data
 
 from agent import config
+from agent.standins import MjpegServer, noise, speech, tone, write_wav
 from sinks.client import Subscriber
 from sinks.wire import Message
-from tests.agent.mjpeg_server import MjpegServer
-from tests.conftest import noise, sensorium, speech, tone, write_wav
+from tests.conftest import sensorium
 from tests.daemon_proc import start_daemon, status, stop_daemon
 
 BASE = "[device]\nname = 'CPU'\n[store]\nflush_s = 0.2\n"

@@ -16,8 +16,8 @@ from skimage import data
 
 from agent.gate import ChangeGate
 from agent.sources.camera import CameraSource
+from agent.standins import MjpegServer
 from encoders.records import Frame
-from tests.agent.mjpeg_server import MjpegServer
 
 SIZE = (320, 240)
 NAMES = ("chelsea", "coffee", "rocket")

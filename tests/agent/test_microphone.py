@@ -7,8 +7,8 @@ import time
 import numpy as np
 
 from agent.sources.microphone import MicrophoneSource
+from agent.standins import noise, write_wav
 from encoders.records import Frame
-from tests.conftest import noise, write_wav
 
 RATE, WINDOW = 16000, 15360  # the audio model's rate and 0.96 s window
 HOP = 0.48

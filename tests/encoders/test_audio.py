@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.standins import noise, speech, tone
 from encoders.audio import AudioEncoder
 from encoders.image import BadFrame
 from encoders.modelstore import ModelStore
 from encoders.records import Encoded, Frame
 from encoders.runtime import Runtime, RuntimeConfig
-from tests.conftest import noise, speech, tone
 
 RATE = 16000
 SENTENCE = "Hello there. I am talking to you about the weather today, and then we will go for a long walk."
