@@ -8,7 +8,7 @@ APT_TEST := xvfb feh pulseaudio pulseaudio-utils libasound2-plugins libportaudio
 # timm ships ImageNet label names we read at build time; installed without its deps (torchvision).
 TIMM   := timm==1.0.31
 
-.PHONY: run test models install demo lint clean
+.PHONY: run test models install demo lint clean sysdeps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
