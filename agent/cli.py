@@ -38,6 +38,15 @@ def parse_time(text: str, now: float | None = None) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration (10m, 2h, 1d) or an ISO time") from None
 
 
+def parse_duration(text: str) -> float:
+    """'30s', '15m', '2h', '1d' or plain seconds ('90') → seconds, for `pause --for`."""
+    m = DURATION.match(text.strip()) or re.fullmatch(r"(\d+(?:\.\d+)?)()", text.strip())
+    seconds = float(m.group(1)) * UNITS.get(m.group(2), 1) if m else 0.0
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration (30s, 15m, 2h, 1d)")
+    return seconds
+
+
 def _load(args: argparse.Namespace) -> Config:
     return config_mod.load(Path(args.config) if args.config else None)
 
@@ -161,8 +170,26 @@ def cmd_status(args: argparse.Namespace) -> int:
     except QueryError as e:
         print(f"sensorium: {e}", file=sys.stderr)
         return 1
-    print(json.dumps(status, indent=2))
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        from .control import format_status
+
+        print(format_status(status))
     return 0
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    from . import control
+
+    endpoint = config_mod.query_endpoint(_load(args))
+    return control.pause(endpoint, args.source, getattr(args, "for"), args.timeout)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from . import control
+
+    return control.resume(config_mod.query_endpoint(_load(args)), args.source, args.timeout)
 
 
 def cmd_service(args: argparse.Namespace) -> int:
@@ -206,9 +233,19 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     q.add_argument("--timeout", type=float, default=10.0)
     q.set_defaults(fn=cmd_query)
-    st = sub.add_parser("status", help="counters of the running daemon (JSON)")
+    st = sub.add_parser("status", help="state, rates and latency of the running daemon")
+    st.add_argument("--json", action="store_true", help="the raw status object")
     st.add_argument("--timeout", type=float, default=5.0)
     st.set_defaults(fn=cmd_status)
+    pa = sub.add_parser("pause", help="stop capturing (all sources, or one) until resumed or for a while")
+    pa.add_argument("source", nargs="?", help="e.g. cam0 (default: every source)")
+    pa.add_argument("--for", type=parse_duration, metavar="DURATION", help="30s, 15m, 2h; resumes by itself")
+    pa.add_argument("--timeout", type=float, default=10.0)
+    pa.set_defaults(fn=cmd_pause)
+    re_ = sub.add_parser("resume", help="capture again after a pause")
+    re_.add_argument("source", nargs="?", help="e.g. cam0 (default: every source)")
+    re_.add_argument("--timeout", type=float, default=10.0)
+    re_.set_defaults(fn=cmd_resume)
     sv = sub.add_parser("service", help="run the daemon as a systemd user service")
     sv.add_argument("action", choices=["install"])
     sv.add_argument("--print", action="store_true", help="print the unit instead of writing it")

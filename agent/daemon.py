@@ -29,6 +29,7 @@ from .dispatcher import Dispatcher, Encoder
 from .gate import ChangeGate
 from .lock import DataDirLock
 from .mailbox import Mailboxes
+from .metrics import Counts, Rates
 from .service import Service
 from .sources import Source
 from .sources.camera import CameraSource
@@ -133,7 +134,8 @@ class Daemon:
             self.encoders["audio"] = AudioEncoder(self.runtime, store.require(cfg.models.audio), self._fanout)
         self.text = TextEncoder(self.runtime, store.require(cfg.models.text))
         self.dispatchers = [Dispatcher(self.boxes[m], enc, m) for m, enc in self.encoders.items()]
-        self.service = Service(query_endpoint(cfg), self.memory, self.text, self.status)
+        self.service = Service(query_endpoint(cfg), self.memory, self.text, self.status, self.sources)
+        self.rates = Rates(self._counts)  # fps in/kept/dropped over the last ~10 s, for status
         self.latency_ms: list[float] = []  # capture → handed to sinks
         self._lock = threading.Lock()
         self.started = time.time()
@@ -150,6 +152,7 @@ class Daemon:
         self.memory.start()
         self.publisher.start()
         self.service.start()
+        self.rates.start()
         for dispatcher in self.dispatchers:
             dispatcher.start()
         for src in self.sources:
@@ -173,6 +176,7 @@ class Daemon:
         self.publisher.close()
         self.memory.close()
         self.service.close()
+        self.rates.close()
         log.info("stopped in %.2fs: %s", time.monotonic() - t0, self.summary())
         self.lock.release()
 
@@ -182,6 +186,14 @@ class Daemon:
             stop.wait()
         finally:
             self.stop()
+
+    def _counts(self) -> Counts:
+        """Totals the per-second rates in status are computed from: captured, kept, dropped."""
+        counts = {}
+        for src in self.sources:
+            st, dropped = src.stats(), self.boxes[src.modality].dropped[src.name]
+            counts[src.name] = {"in": st["captured"], "kept": st["kept"], "dropped": dropped}
+        return counts
 
     def summary(self) -> str:
         s = self.status()
@@ -193,8 +205,15 @@ class Daemon:
     def status(self) -> dict:
         with self._lock:
             lat = list(self.latency_ms)
+        fps, depth = self.rates.per_s(), {n: k for b in self.boxes.values() for n, k in b.depth().items()}
         sources = {
-            src.name: {**src.stats(), "dropped": self.boxes[src.modality].dropped[src.name]} for src in self.sources
+            src.name: {
+                **src.stats(),
+                "dropped": self.boxes[src.modality].dropped[src.name],
+                "queue": depth[src.name],
+                "fps": fps[src.name],
+            }
+            for src in self.sources
         }
         encoders = {}
         for m, enc in self.encoders.items():
@@ -204,7 +223,7 @@ class Daemon:
             "uptime_s": round(time.time() - self.started, 1),
             "device": {**{m: e.device for m, e in self.encoders.items()}, "text": self.text.compiled.device},
             "sources": sources,
-            "mailbox_depth": {n: k for b in self.boxes.values() for n, k in b.depth().items()},
+            "mailbox_depth": depth,
             "encoders": encoders,
             "dispatchers": {d.name: {"rejected": d.rejected} for d in self.dispatchers},
             "latency_ms": {"p50": percentile(lat, 50), "p95": percentile(lat, 95)},

@@ -2,14 +2,20 @@
 
 Requests are JSON objects with an "op". Every request gets a JSON reply, `{"ok": true, ...}` or
 `{"ok": false, "error": "..."}`; malformed requests are counted and answered, never fatal.
+
+Control ops: `{"op": "pause", "source": "cam0" | null, "for": seconds | null}` and
+`{"op": "resume", "source": ... }`; no source means every source, no `for` means until resumed. A pause
+is answered once the sources have let go of their sensors, so nothing is captured after the reply.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -18,10 +24,14 @@ import zmq
 from encoders.text import TextEncoder
 from sinks.memory import Memory
 
+from .sources import Source
+
 log = logging.getLogger(__name__)
 
 MAX_K = 1000
 MAX_TEXT = 2000
+MAX_PAUSE_S = 366 * 86400  # a year; also keeps Condition.wait below threading.TIMEOUT_MAX
+OPS = ("query", "status", "ping", "pause", "resume")
 
 
 class BadRequest(ValueError):
@@ -46,6 +56,17 @@ def _opt_str(body: dict, key: str) -> str | None:
     return v
 
 
+def _pause_seconds(body: dict) -> float | None:
+    """`for`: a positive number of seconds, or absent/null for until resumed."""
+    v = body.get("for")
+    if v is None:
+        return None
+    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and 0 < v <= MAX_PAUSE_S
+    if not ok:
+        raise BadRequest(f"for must be a positive number of seconds (at most {MAX_PAUSE_S}) or null (until resumed)")
+    return float(v)
+
+
 class Service:
     def __init__(
         self,
@@ -53,12 +74,14 @@ class Service:
         memory: Memory,
         text: TextEncoder,
         status: Callable[[], dict],
+        sources: Sequence[Source] = (),
         ctx: zmq.Context | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.memory = memory
         self.text = text
         self.status = status
+        self.sources = {src.name: src for src in sources}
         self._ctx = ctx or zmq.Context.instance()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="service", daemon=True)
@@ -102,8 +125,12 @@ class Service:
                 out = {"ok": True, "status": self.status()}
             elif op == "ping":
                 out = {"ok": True}
+            elif op == "pause":
+                out = {"ok": True, **self.pause(body)}
+            elif op == "resume":
+                out = {"ok": True, **self.resume(body)}
             else:
-                raise BadRequest(f"unknown op {op!r}; known: query, status, ping")
+                raise BadRequest(f"unknown op {op!r}; known: {', '.join(OPS)}")
         except (BadRequest, json.JSONDecodeError, UnicodeDecodeError) as e:
             self.bad_requests += 1
             return {"ok": False, "error": str(e)}
@@ -135,6 +162,31 @@ class Service:
             source=_opt_str(body, "source"),
         )
         return [asdict(h) for h in hits]
+
+    def _targets(self, body: dict) -> list[Source]:
+        name = _opt_str(body, "source")
+        if name is None:
+            return list(self.sources.values())
+        if name not in self.sources:
+            raise BadRequest(f"unknown source {name!r}; known: {', '.join(self.sources) or 'none'}")
+        return [self.sources[name]]
+
+    def pause(self, body: dict) -> dict[str, Any]:
+        """Pause the sources; the reply names them, when the pause ends (null: until resumed) and their state."""
+        targets, seconds = self._targets(body), _pause_seconds(body)
+        until = None if seconds is None else round(time.time() + seconds, 3)
+        for src in targets:
+            src.pause(seconds)  # returns once the source captures nothing
+        names = [s.name for s in targets]
+        log.info("paused %s %s", ",".join(names), "until resumed" if until is None else f"for {seconds:g}s")
+        return {"paused": names, "until": until, "states": {s.name: s.state for s in targets}}
+
+    def resume(self, body: dict) -> dict[str, Any]:
+        targets = self._targets(body)
+        for src in targets:
+            src.resume()
+        log.info("resumed %s", ",".join(s.name for s in targets))
+        return {"resumed": [s.name for s in targets]}
 
     def close(self) -> None:
         self._stop.set()

@@ -20,6 +20,10 @@ class QueryError(RuntimeError):
     """The daemon answered with an error, or did not answer in time."""
 
 
+class Rejected(QueryError):
+    """The daemon answered and refused the request (bad arguments), as opposed to not answering."""
+
+
 class Subscriber:
     """SUB socket with gap detection: `gaps` counts messages the publisher sent that we never saw."""
 
@@ -78,7 +82,7 @@ def request(endpoint: str, body: dict, timeout: float = 10.0, ctx: zmq.Context |
     finally:
         sock.close(0)
     if not reply.get("ok"):
-        raise QueryError(reply.get("error", "unknown error"))
+        raise Rejected(reply.get("error", "unknown error"))
     return reply
 
 

@@ -8,7 +8,7 @@ from typing import Protocol
 class Source(Protocol):
     name: str
     modality: str
-    state: str  # running | reconnecting | stopped
+    state: str  # running | reconnecting | paused | resuming | stopped (camera file: ended)
 
     def probe(self) -> str | None:
         """None when the sensor can be opened, else a one-line reason it cannot."""
@@ -20,4 +20,11 @@ class Source(Protocol):
 
     def stop(self) -> None: ...
 
-    def stats(self) -> dict[str, float | int | str]: ...
+    def pause(self, seconds: float | None = None) -> None:
+        """Release the sensor and capture nothing until resume() or for `seconds`; returns once idle."""
+
+    def resume(self) -> None:
+        """Reopen the sensor and capture again; a no-op when not paused."""
+
+    def stats(self) -> dict[str, float | int | str]:
+        """Counters and state; `paused_until` (unix s) while a timed pause runs."""

@@ -8,6 +8,9 @@ configured rate instead, looping or ending at its end.
 Losing the camera is not fatal: the thread counts it, reports "reconnecting" and reopens with a short
 capped backoff (0.1 s → 1 s), so it resumes within about a second of the camera coming back. Network
 open/read are bounded by FFmpeg timeouts so neither a dead server nor stop() waits on OpenCV's 30 s default.
+
+Paused, the device is released (a webcam's LED goes off, a stream's connection closes) and reopened on
+resume; a file resumes at the frame it was paused on.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import numpy as np
 
 from agent.gate import ChangeGate
 from encoders.records import Frame
+
+from .pause import Pause
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,8 @@ class CameraSource:
         self.is_url = isinstance(self.device, str) and "://" in self.device
         self.is_file = isinstance(self.device, str) and not self.is_url and Path(self.device).is_file()
         self._stop = threading.Event()
+        self._pause = Pause()
+        self._resume_at = 0  # file: frame index to seek to after a pause
         self._thread: threading.Thread | None = None
         self.size: tuple[int, int] | None = None  # (w, h) of the last opened stream
         self.state = "stopped"
@@ -112,12 +119,27 @@ class CameraSource:
     def stop(self) -> None:
         """Prompt even mid-reconnect: an open/read blocks at most TIMEOUT_MS, and we wait no longer."""
         self._stop.set()
+        self._pause.wake()
         if self._thread:
             self._thread.join(timeout=TIMEOUT_MS / 1000 + 0.2)
             if self._thread.is_alive():
                 log.warning("camera %s: capture thread still busy in OpenCV; it exits on its own", self.name)
         if self.state != "ended":
             self._set_state("stopped")
+
+    def pause(self, seconds: float | None = None) -> None:
+        self._pause.set(seconds)
+        if self._thread and self._thread.is_alive():
+            self._pause.wait_held()
+
+    def resume(self) -> None:
+        self._pause.clear()
+
+    def _hold(self) -> None:
+        """Device already released: wait out the pause; the caller reopens."""
+        self._set_state("paused")
+        self._pause.hold(self._stop)
+        self._set_state("resuming")
 
     def _set_state(self, state: str, why: str = "") -> None:
         """One log line per change, so a camera that stays unplugged does not flood the log."""
@@ -134,25 +156,36 @@ class CameraSource:
     def _run(self) -> None:
         backoff = BACKOFF_START
         while not self._stop.is_set():
-            cap = self._open()
-            try:
-                if not cap.isOpened():
-                    self._fail(f"cannot open {self.label}")
-                else:
-                    result = self._read_file(cap) if self.is_file else self._read_live(cap)
-                    if result == "ended":
-                        self._set_state("ended")
-                        return
-                    if result == "stopped":
-                        break
-                    if self.state == "running":  # it delivered frames before it was lost: retry fast
-                        backoff = BACKOFF_START
-            finally:
-                cap.release()
+            if self._pause.active:
+                self._hold()
+                backoff = BACKOFF_START
+                continue
+            result = self._session()
+            if result == "ended":
+                self._set_state("ended")
+                return
+            if result == "stopped":
+                continue  # stop() or pause(): the loop head handles both
+            if self.state == "running":  # it delivered frames before it was lost: retry fast
+                backoff = BACKOFF_START
             self._set_state("reconnecting", self.last_error)
-            self._stop.wait(backoff)
+            self._pause.sleep(backoff, self._stop)
             backoff = min(backoff * 2, BACKOFF_CAP)
         self._set_state("stopped")
+
+    def _session(self) -> str:
+        """Open, read until lost/ended/stopped, release. Returns "ended", "lost" or "stopped"."""
+        cap = self._open()
+        try:
+            if not cap.isOpened():
+                self._fail(f"cannot open {self.label}")
+                return "lost"
+            return self._read_file(cap) if self.is_file else self._read_live(cap)
+        finally:
+            cap.release()
+
+    def _capturing(self) -> bool:
+        return not self._stop.is_set() and not self._pause.active
 
     def _running(self) -> None:
         """First good frame after an open: count a resume if we were reconnecting."""
@@ -178,7 +211,7 @@ class CameraSource:
         due = time.monotonic()
         odd = 0
         first = True
-        while not self._stop.is_set():
+        while self._capturing():
             if not cap.grab():
                 self._fail(f"no frames from {self.label}")
                 return "lost"
@@ -200,9 +233,9 @@ class CameraSource:
     def _read_file(self, cap: cv2.VideoCapture) -> str:
         """Read at the configured rate; at the end rewind (loop) or end. Returns "ended", "lost" or "stopped"."""
         next_t = time.monotonic()
-        since_rewind = 0
+        since_rewind = self._seek(cap)
         odd = 0
-        while not self._stop.is_set():
+        while self._capturing():
             if not cap.grab():
                 if since_rewind == 0:  # nothing readable even from the start: broken file
                     self._fail(f"no frames from {self.label}")
@@ -214,7 +247,7 @@ class CameraSource:
                 continue
             mono_ns, ts_ns = time.monotonic_ns(), time.time_ns()
             self.grabbed += 1
-            if since_rewind == 0 and self.state != "running":
+            if self.state != "running":
                 self._running()
             since_rewind += 1
             odd = 0 if self._use(cap, mono_ns, ts_ns) else odd + 1
@@ -224,8 +257,17 @@ class CameraSource:
             delay = next_t - time.monotonic()
             if delay < 0:
                 next_t, delay = time.monotonic(), 0
-            self._stop.wait(delay)
+            self._pause.sleep(delay, self._stop)
+        if self._pause.active:
+            self._resume_at = int(cap.get(cv2.CAP_PROP_POS_FRAMES))
         return "stopped"
+
+    def _seek(self, cap: cv2.VideoCapture) -> int:
+        """After a pause, continue the file where it stopped; returns frames already read (0 or 1)."""
+        at, self._resume_at = self._resume_at, 0
+        if at and cap.set(cv2.CAP_PROP_POS_FRAMES, at):
+            return 1  # not at the start: a failed grab is the end of the file, not a broken file
+        return 0
 
     def stats(self) -> dict[str, float | int | str]:
         g = self.gate
@@ -239,4 +281,5 @@ class CameraSource:
             "errors": self.errors,
             "reconnects": self.reconnects,
             "last_error": self.last_error,
+            **self._pause.stats(),
         }

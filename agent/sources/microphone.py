@@ -5,6 +5,8 @@ samples; the daemon kills and respawns it when it stops delivering. The source t
 at the device rate, resamples each to the model rate (soxr), and drops silent ones before any
 inference. Window times come from the sample count since the stream opened, so consecutive windows
 are exactly one hop apart unless samples were really lost, which is counted (overflows, drops).
+Paused, the capture process is killed (the device is closed, nothing is recorded) and a new one is
+spawned on resume.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import soxr
 from encoders.records import Frame
 
 from .audio_child import HEADER
+from .pause import Pause
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +102,8 @@ class MicrophoneSource:
         self.silence_dbfs = silence_dbfs
         self._post = post
         self._stop = threading.Event()
+        self._pause = Pause()
+        self._proc_lock = threading.Lock()  # a pause never misses a capture process being spawned
         self._thread: threading.Thread | None = None
         self.state = "stopped"
         self.counts = {"windows": 0, "kept": 0, "gated": 0, "bad": 0, "overflows": 0, "reconnects": 0, "errors": 0}
@@ -139,12 +144,31 @@ class MicrophoneSource:
 
     def stop(self) -> None:
         self._stop.set()
+        self._pause.wake()
         proc = self._proc
         if proc is not None:
             proc.kill()  # unblocks the reader at once; a capture process holds nothing to flush
         if self._thread:
             self._thread.join(timeout=3)
         self._set_state("stopped")
+
+    def pause(self, seconds: float | None = None) -> None:
+        with self._proc_lock:
+            self._pause.set(seconds)
+            if self._proc is not None:
+                self._proc.kill()  # the device closes now, not at the reader's next block
+        if self._thread and self._thread.is_alive():
+            self._pause.wait_held()
+
+    def resume(self) -> None:
+        self._pause.clear()
+
+    def _hold(self) -> None:
+        """No capture process: wait out the pause; the caller spawns a new one."""
+        self._set_state("paused")
+        self._pause.hold(self._stop)
+        if not self._stop.is_set():
+            self._set_state("resuming")
 
     def _set_state(self, state: str) -> None:
         if state != self.state:
@@ -155,13 +179,20 @@ class MicrophoneSource:
     def _run(self) -> None:
         backoff = 0.2
         while not self._stop.is_set():
-            self._proc = proc = self._spawn()
+            with self._proc_lock:
+                paused = self._pause.active
+                if not paused:
+                    self._proc = proc = self._spawn()
+            if paused:
+                self._hold()
+                backoff = 0.2
+                continue
             errors = threading.Thread(target=self._read_stderr, args=(proc,), daemon=True)
             errors.start()
             try:
                 self._capture(proc)
             except Exception as e:  # lost, ended, garbled: count it, respawn; the thread never dies
-                if not self._stop.is_set():
+                if self._capturing():
                     self.counts["errors"] += 1
                     errors.join(timeout=0.5)  # let the child's own last words arrive
                     self.last_error = self._child_error or str(e) or "capture process exited"
@@ -169,14 +200,17 @@ class MicrophoneSource:
                 proc.kill()
                 proc.wait()
                 self._proc = None
-            if self._stop.is_set():
-                break
+            if not self._capturing():
+                continue  # stop() or pause(): the loop head handles both
             if self.state == "running":
                 backoff = 0.2
             self._set_state("reconnecting")
             self.counts["reconnects"] += 1
-            self._stop.wait(backoff)
+            self._pause.sleep(backoff, self._stop)
             backoff = min(backoff * 2, 2.0)
+
+    def _capturing(self) -> bool:
+        return not self._stop.is_set() and not self._pause.active
 
     def _read_stderr(self, proc: subprocess.Popen) -> None:
         """Keep the child's last distinct line as the error; PortAudio may repeat one line endlessly."""
@@ -200,7 +234,7 @@ class MicrophoneSource:
         t0_ns = t0_mono = None
         patience = FIRST_DATA_S
         seen_overflows = seen_dropped = 0
-        while not self._stop.is_set():
+        while self._capturing():  # blocks the killed process wrote before it died are not used
             head = pipe.read(HEADER.size, patience)
             if head is None:
                 raise CaptureLost(f"no samples for {patience:g}s")
@@ -245,6 +279,7 @@ class MicrophoneSource:
             "samples_dropped": self.samples_dropped,
             "state": self.state,
             "last_error": self.last_error,
+            **self._pause.stats(),
         }
 
 

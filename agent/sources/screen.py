@@ -2,6 +2,7 @@
 
 The gate runs on the raw BGRA grab so a skipped frame costs neither colour conversion nor inference.
 Capture errors (display gone) are counted and retried with backoff; the thread never dies on them.
+Paused, the thread closes its display connection and grabs nothing until resumed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import numpy as np
 from agent.gate import ChangeGate
 from encoders.records import Frame
 
+from .pause import Pause
+
 log = logging.getLogger(__name__)
 
 
@@ -31,8 +34,9 @@ class ScreenSource:
         self.gate = gate
         self._post = post
         self._stop = threading.Event()
+        self._pause = Pause()
         self._thread: threading.Thread | None = None
-        self.state = "stopped"  # running | reconnecting | stopped
+        self.state = "stopped"  # running | reconnecting | paused | resuming | stopped
         self.captured = 0
         self.errors = 0
         self.last_error = ""
@@ -59,13 +63,34 @@ class ScreenSource:
 
     def stop(self) -> None:
         self._stop.set()
+        self._pause.wake()
         if self._thread:
             self._thread.join(timeout=2)
         self.state = "stopped"
 
+    def pause(self, seconds: float | None = None) -> None:
+        self._pause.set(seconds)
+        if self._thread and self._thread.is_alive():
+            self._pause.wait_held()
+
+    def resume(self) -> None:
+        self._pause.clear()
+
+    def _hold(self) -> None:
+        """Display connection already closed: wait out the pause."""
+        self.state = "paused"
+        log.info("screen %s: paused", self.name)
+        self._pause.hold(self._stop)
+        if not self._stop.is_set():
+            self.state = "resuming"
+            log.info("screen %s: resuming", self.name)
+
     def _run(self) -> None:
         backoff = 0.5
         while not self._stop.is_set():
+            if self._pause.active:
+                self._hold()
+                continue
             try:
                 with mss.MSS() as sct:
                     region = sct.monitors[self.monitor]
@@ -77,12 +102,12 @@ class ScreenSource:
                 self.last_error = str(e).splitlines()[0] if str(e) else type(e).__name__
                 self.state = "reconnecting"
                 log.warning("screen %s capture failed (%s); retrying in %.1fs", self.name, self.last_error, backoff)
-                self._stop.wait(backoff)
+                self._pause.sleep(backoff, self._stop)
                 backoff = min(backoff * 2, 10.0)
 
     def _loop(self, sct: mss.MSS, region: dict) -> None:
         next_t = time.monotonic()
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self._pause.active:
             shot = sct.grab(region)
             mono_ns, ts_ns = time.monotonic_ns(), time.time_ns()
             self.captured += 1
@@ -94,7 +119,7 @@ class ScreenSource:
             delay = next_t - time.monotonic()
             if delay < 0:  # fell behind (slow grab): do not try to catch up with a burst
                 next_t, delay = time.monotonic(), 0
-            self._stop.wait(delay)
+            self._pause.sleep(delay, self._stop)  # a pause takes effect now, not after the period
 
     def stats(self) -> dict[str, float | int | str]:
         g = self.gate
@@ -106,4 +131,5 @@ class ScreenSource:
             "forced": g.forced,
             "errors": self.errors,
             "last_error": self.last_error,
+            **self._pause.stats(),
         }

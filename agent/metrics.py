@@ -1,0 +1,60 @@
+"""Per-second rates of the daemon's counters over the last few seconds, for `sensorium status`.
+
+Counters are totals since start, so a one-off status call cannot tell what is happening now from them;
+a small thread samples them once a second and a rate is the difference across the window.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+Counts = dict[str, dict[str, int]]  # e.g. {"screen0": {"in": 812, "kept": 40, "dropped": 0}}
+
+
+class Rates:
+    def __init__(self, read: Callable[[], Counts], window_s: float = 10.0, every_s: float = 1.0) -> None:
+        self._read = read
+        self.window_s = window_s
+        self.every_s = every_s
+        self._samples: deque[tuple[float, Counts]] = deque()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rates", daemon=True)
+
+    def start(self) -> None:
+        self.sample()
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.sample()
+
+    def sample(self) -> None:
+        now = time.monotonic()
+        counts = self._read()
+        with self._lock:
+            self._samples.append((now, counts))
+            while len(self._samples) > 1 and self._samples[1][0] <= now - self.window_s:
+                self._samples.popleft()  # keep one sample at or just past the window's start
+
+    def per_s(self) -> dict[str, dict[str, float | None]]:
+        """Rate of every counter since the oldest sample in the window; None with under half a second of history."""
+        now, counts = time.monotonic(), self._read()
+        with self._lock:
+            t0, old = self._samples[0] if self._samples else (now, {})
+        span = now - t0
+        out: dict[str, dict[str, float | None]] = {}
+        for name, values in counts.items():
+            before = old.get(name, {})
+            out[name] = {
+                k: round((v - before[k]) / span, 2) if span >= 0.5 and k in before else None for k, v in values.items()
+            }
+        return out
