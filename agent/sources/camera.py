@@ -16,7 +16,6 @@ resume; a file resumes at the frame it was paused on.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -28,7 +27,7 @@ import numpy as np
 from agent.gate import ChangeGate
 from encoders.records import Frame
 
-from .pause import Pause
+from .base import CaptureThread
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ BACKOFF_START, BACKOFF_CAP = 0.1, 1.0
 MAX_ODD = 10  # consecutive undecodable frames before the device is treated as lost
 
 
-class CameraSource:
+class CameraSource(CaptureThread):
     modality = "image"
 
     def __init__(
@@ -51,6 +50,7 @@ class CameraSource:
         height: int = 0,
         loop: bool = True,
     ) -> None:
+        super().__init__()
         self.name = name
         self.device: str | int = int(device) if isinstance(device, str) and device.isdigit() else device
         self.period = 1.0 / fps
@@ -60,10 +60,7 @@ class CameraSource:
         self.loop = loop
         self.is_url = isinstance(self.device, str) and "://" in self.device
         self.is_file = isinstance(self.device, str) and not self.is_url and Path(self.device).is_file()
-        self._stop = threading.Event()
-        self._pause = Pause()
         self._resume_at = 0  # file: frame index to seek to after a pause
-        self._thread: threading.Thread | None = None
         self.size: tuple[int, int] | None = None  # (w, h) of the last opened stream
         self.state = "stopped"
         self.grabbed = 0
@@ -111,29 +108,15 @@ class CameraSource:
         kind = " (file, looping)" if self.is_file and self.loop else " (file)" if self.is_file else ""
         return f"{self.label} {res} at {1 / self.period:g} fps{kind}"
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"src-{self.name}", daemon=True)
-        self._thread.start()
-
     def stop(self) -> None:
         """Prompt even mid-reconnect: an open/read blocks at most TIMEOUT_MS, and we wait no longer."""
-        self._stop.set()
-        self._pause.wake()
+        self._signal_stop()
         if self._thread:
             self._thread.join(timeout=TIMEOUT_MS / 1000 + 0.2)
             if self._thread.is_alive():
                 log.warning("camera %s: capture thread still busy in OpenCV; it exits on its own", self.name)
         if self.state != "ended":
             self._set_state("stopped")
-
-    def pause(self, seconds: float | None = None) -> None:
-        self._pause.set(seconds)
-        if self._thread and self._thread.is_alive():
-            self._pause.wait_held()
-
-    def resume(self) -> None:
-        self._pause.clear()
 
     def _hold(self) -> None:
         """Device already released: wait out the pause; the caller reopens."""

@@ -27,7 +27,7 @@ import soxr
 from encoders.records import Frame
 
 from .audio_child import HEADER
-from .pause import Pause
+from .base import CaptureThread
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def dbfs(x: np.ndarray) -> float:
     return 20.0 * float(np.log10(np.sqrt(np.mean(np.square(x, dtype=np.float64))) + 1e-12))
 
 
-class MicrophoneSource:
+class MicrophoneSource(CaptureThread):
     modality = "audio"
 
     def __init__(
@@ -93,6 +93,7 @@ class MicrophoneSource:
         silence_dbfs: float,
         post: Callable[[Frame], None],
     ) -> None:
+        super().__init__()
         self.name = name
         self.device = device
         self.target_rate = target_rate
@@ -101,10 +102,7 @@ class MicrophoneSource:
         self.hop_s = hop_s
         self.silence_dbfs = silence_dbfs
         self._post = post
-        self._stop = threading.Event()
-        self._pause = Pause()
         self._proc_lock = threading.Lock()  # a pause never misses a capture process being spawned
-        self._thread: threading.Thread | None = None
         self.state = "stopped"
         self.counts = {"windows": 0, "kept": 0, "gated": 0, "bad": 0, "overflows": 0, "reconnects": 0, "errors": 0}
         self.samples_in = self.samples_dropped = 0
@@ -138,13 +136,8 @@ class MicrophoneSource:
         return f"{name} at {rate} Hz → {self.target_rate} Hz, {self.window_s:.2f} s windows every {self.hop_s:.2f} s"
 
     # -- thread ---------------------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"src-{self.name}", daemon=True)
-        self._thread.start()
-
     def stop(self) -> None:
-        self._stop.set()
-        self._pause.wake()
+        self._signal_stop()
         proc = self._proc
         if proc is not None:
             proc.kill()  # unblocks the reader at once; a capture process holds nothing to flush
@@ -152,16 +145,11 @@ class MicrophoneSource:
             self._thread.join(timeout=3)
         self._set_state("stopped")
 
-    def pause(self, seconds: float | None = None) -> None:
+    def _engage(self, seconds: float | None) -> None:
         with self._proc_lock:
             self._pause.set(seconds)
             if self._proc is not None:
                 self._proc.kill()  # the device closes now, not at the reader's next block
-        if self._thread and self._thread.is_alive():
-            self._pause.wait_held()
-
-    def resume(self) -> None:
-        self._pause.clear()
 
     def _hold(self) -> None:
         """No capture process: wait out the pause; the caller spawns a new one."""

@@ -8,7 +8,6 @@ Paused, the thread closes its display connection and grabs nothing until resumed
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
@@ -19,23 +18,21 @@ import numpy as np
 from agent.gate import ChangeGate
 from encoders.records import Frame
 
-from .pause import Pause
+from .base import CaptureThread
 
 log = logging.getLogger(__name__)
 
 
-class ScreenSource:
+class ScreenSource(CaptureThread):
     modality = "image"
 
     def __init__(self, name: str, monitor: int, fps: float, gate: ChangeGate, post: Callable[[Frame], None]) -> None:
+        super().__init__()
         self.name = name
         self.monitor = monitor
         self.period = 1.0 / fps
         self.gate = gate
         self._post = post
-        self._stop = threading.Event()
-        self._pause = Pause()
-        self._thread: threading.Thread | None = None
         self.state = "stopped"  # running | reconnecting | paused | resuming | stopped
         self.captured = 0
         self.errors = 0
@@ -57,24 +54,11 @@ class ScreenSource:
             m = sct.monitors[self.monitor]
         return f"monitor {self.monitor}: {m['width']}x{m['height']} at {1 / self.period:g} fps"
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"src-{self.name}", daemon=True)
-        self._thread.start()
-
     def stop(self) -> None:
-        self._stop.set()
-        self._pause.wake()
+        self._signal_stop()
         if self._thread:
             self._thread.join(timeout=2)
         self.state = "stopped"
-
-    def pause(self, seconds: float | None = None) -> None:
-        self._pause.set(seconds)
-        if self._thread and self._thread.is_alive():
-            self._pause.wait_held()
-
-    def resume(self) -> None:
-        self._pause.clear()
 
     def _hold(self) -> None:
         """Display connection already closed: wait out the pause."""
