@@ -66,10 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except NoSources as e:
         print(f"{e}\nsensorium: no sensor available on this machine; try `make demo`", file=sys.stderr)
         return 2
-    except ModelNotBuilt as e:
-        print(f"sensorium: {e}", file=sys.stderr)
-        return 2
-    except AlreadyRunning as e:
+    except (ModelNotBuilt, AlreadyRunning) as e:
         print(f"sensorium: {e}", file=sys.stderr)
         return 2
     print(format_table(daemon.table), file=sys.stderr)

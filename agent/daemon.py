@@ -10,6 +10,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 import cv2
@@ -136,7 +137,7 @@ class Daemon:
         self.dispatchers = [Dispatcher(self.boxes[m], enc, m) for m, enc in self.encoders.items()]
         self.service = Service(query_endpoint(cfg), self.memory, self.text, self.status, self.sources)
         self.rates = Rates(self._counts)  # fps in/kept/dropped over the last ~10 s, for status
-        self.latency_ms: list[float] = []  # capture → handed to sinks
+        self.latency_ms: deque[float] = deque(maxlen=256)  # capture → handed to sinks
         self._lock = threading.Lock()
         self.started = time.time()
 
@@ -146,7 +147,6 @@ class Daemon:
         ms = (time.monotonic_ns() - item.frame.mono_ns) / 1e6
         with self._lock:
             self.latency_ms.append(ms)
-            del self.latency_ms[:-256]
 
     def start(self) -> None:
         self.memory.start()

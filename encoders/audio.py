@@ -22,6 +22,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -149,7 +150,7 @@ class AudioEncoder:
         self._on_result = on_result
         self._lock = threading.Lock()  # one window at a time; guards stats and latencies
         self.stats = {"submitted": 0, "completed": 0, "bad_frames": 0, "errors": 0}
-        self.latency_ms: list[float] = []  # recent per-window encode times, bounded
+        self.latency_ms: deque[float] = deque(maxlen=256)  # recent per-window encode times
 
     def speech_probs(self, window: np.ndarray) -> np.ndarray:
         """Per-chunk speech probabilities [window / chunk], fresh state and zero context per window."""
@@ -212,7 +213,6 @@ class AudioEncoder:
             self.stats["submitted"] += 1
             self.stats["completed"] += 1
             self.latency_ms.append(ms)
-            del self.latency_ms[:-256]
         self._on_result(Encoded(frame, embs, ms))
 
     def latencies(self) -> list[float]:

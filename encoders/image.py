@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,7 +55,7 @@ class ImageEncoder:
         self._on_result = on_result
         self._lock = threading.Lock()
         self.stats = {"submitted": 0, "completed": 0, "bad_frames": 0, "errors": 0}
-        self.latency_ms: list[float] = []  # recent inference latencies, bounded
+        self.latency_ms: deque[float] = deque(maxlen=256)  # recent inference latencies
 
     def preprocess(self, frame: Frame) -> np.ndarray:
         check_image(frame.data)
@@ -100,7 +101,6 @@ class ImageEncoder:
         with self._lock:
             self.stats["completed"] += 1
             self.latency_ms.append(ms)
-            del self.latency_ms[:-256]
         self._on_result(Encoded(frame, embs, ms))
 
     def latencies(self) -> list[float]:
