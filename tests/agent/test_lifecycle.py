@@ -122,11 +122,7 @@ def stored_rows_before(data_dir: Path, ts: float) -> dict[str, int]:
     from sinks.memory import Memory
 
     mem = Memory(data_dir, 1, 0.1, False, 8, 1)
-    out = {}
-    for col in mem.client.list_collections():
-        space = col.metadata["space"]
-        out[space] = len(mem.collection(space).get(where={"ts": {"$lt": ts}}, include=[])["ids"])
-    return out
+    return {space: mem.count(space, until=ts) for space in mem.spaces()}
 
 
 def test_one_daemon_per_data_dir_and_recovery_from_sigkill(xvfb, home, tmp_path: Path) -> None:
