@@ -10,6 +10,7 @@ import datetime as dt
 import sys
 
 from sinks.client import QueryError, Rejected, request
+from sinks.keys import ClientKeys
 
 
 def _clock(ts: float) -> str:
@@ -24,10 +25,10 @@ def _span(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def _ask(endpoint: str, body: dict, timeout: float) -> dict | int:
+def _ask(endpoint: str, body: dict, timeout: float, keys: ClientKeys | None = None) -> dict | int:
     """The reply, or an exit code: 2 when the daemon refused the request, 1 when it did not answer."""
     try:
-        return request(endpoint, body, timeout=timeout)
+        return request(endpoint, body, timeout=timeout, keys=keys)
     except Rejected as e:
         print(f"sensorium: {e}", file=sys.stderr)
         return 2
@@ -36,8 +37,10 @@ def _ask(endpoint: str, body: dict, timeout: float) -> dict | int:
         return 1
 
 
-def pause(endpoint: str, source: str | None, seconds: float | None, timeout: float) -> int:
-    reply = _ask(endpoint, {"op": "pause", "source": source, "for": seconds}, timeout)
+def pause(
+    endpoint: str, source: str | None, seconds: float | None, timeout: float, keys: ClientKeys | None = None
+) -> int:
+    reply = _ask(endpoint, {"op": "pause", "source": source, "for": seconds}, timeout, keys)
     if isinstance(reply, int):
         return reply
     until = "until resumed" if reply["until"] is None else f"for {_span(seconds)}, until {_clock(reply['until'])}"
@@ -48,8 +51,8 @@ def pause(endpoint: str, source: str | None, seconds: float | None, timeout: flo
     return 0
 
 
-def resume(endpoint: str, source: str | None, timeout: float) -> int:
-    reply = _ask(endpoint, {"op": "resume", "source": source}, timeout)
+def resume(endpoint: str, source: str | None, timeout: float, keys: ClientKeys | None = None) -> int:
+    reply = _ask(endpoint, {"op": "resume", "source": source}, timeout, keys)
     if isinstance(reply, int):
         return reply
     print(f"resumed {', '.join(reply['resumed'])}")

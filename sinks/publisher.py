@@ -17,6 +17,7 @@ import zmq
 from encoders.records import Encoded, Frame
 
 from . import wire
+from .keys import CurveServer, KeysError, check_bind
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,10 @@ class Publisher:
         queue_size: int,
         thumb_for: Callable[[Frame], str | None] = lambda f: None,
         ctx: zmq.Context | None = None,
+        curve: CurveServer | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self._curve = curve  # None: plain (only ipc:// or loopback tcp:// may bind)
         self._ctx = ctx or zmq.Context.instance()
         self._hwm = send_hwm
         self._q: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -88,7 +91,15 @@ class Publisher:
         sock.setsockopt(zmq.SNDHWM, self._hwm)
         sock.setsockopt(zmq.LINGER, 500)
         try:
+            check_bind(self.endpoint, self._curve, "bus")
+            if self._curve is not None:
+                self._curve.apply(sock)
             sock.bind(self.endpoint)
+        except KeysError as e:
+            self._error = e
+            sock.close(0)
+            self._ready.set()
+            return
         except zmq.ZMQError as e:
             self._error = RuntimeError(f"bus: cannot bind {self.endpoint}: {e}")
             sock.close(0)

@@ -3,6 +3,9 @@
 frame 0: topic  b"emb.<modality>.<source>"
 frame 1: header UTF-8 JSON {"v":1,"seq","id","ts","source","modality","space","dim","dtype","labels","thumb"}
 frame 2: vector dim × little-endian float32, L2-normalised
+
+The query endpoint's backfill reply reuses it: a JSON frame whose "rows" are headers without `seq`,
+then one vector frame per row.
 """
 
 from __future__ import annotations
@@ -23,13 +26,53 @@ class WireError(ValueError):
 
 @dataclass(frozen=True)
 class Message:
+    """One bus message; the header's documented fields are also attributes (`msg.id`, `msg.labels`, ...).
+
+    `backfill` is True for memories read back from the store by a late joiner (they carry no `seq`).
+    """
+
     topic: str
     header: dict
     vector: np.ndarray | None  # None for sys.* messages without a vector
+    backfill: bool = False
 
     @property
-    def seq(self) -> int:
-        return int(self.header["seq"])
+    def seq(self) -> int | None:
+        seq = self.header.get("seq")
+        return seq if isinstance(seq, int) else None
+
+    @property
+    def id(self) -> str:
+        return str(self.header.get("id", ""))
+
+    @property
+    def ts(self) -> float:
+        return float(self.header.get("ts", 0.0))
+
+    @property
+    def source(self) -> str:
+        return str(self.header.get("source", ""))
+
+    @property
+    def modality(self) -> str:
+        return str(self.header.get("modality", ""))
+
+    @property
+    def space(self) -> str:
+        return str(self.header.get("space", ""))
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.header.get("labels") or [])
+
+    @property
+    def thumb(self) -> str | None:
+        return self.header.get("thumb") or None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(id, space): one memory row; a frame has one per space."""
+        return (self.id, self.space)
 
 
 def topic_for(modality: str, source: str) -> str:
@@ -45,6 +88,7 @@ def encode(topic: str, header: dict, vector: np.ndarray | None) -> list[bytes | 
 
 
 def decode(parts: list[bytes]) -> Message:
+    """A received multipart message; anything off-format raises WireError (callers count and skip)."""
     if len(parts) not in (2, 3):
         raise WireError(f"expected 2 or 3 frames, got {len(parts)}")
     try:
@@ -59,6 +103,7 @@ def decode(parts: list[bytes]) -> Message:
     missing = [k for k in REQUIRED if k not in header]
     if missing:
         raise WireError(f"header misses {', '.join(missing)}")
-    if header["dtype"] != "float32" or len(parts[2]) != 4 * int(header["dim"]):
+    dim = header["dim"]
+    if header["dtype"] != "float32" or isinstance(dim, bool) or not isinstance(dim, int) or len(parts[2]) != 4 * dim:
         raise WireError(f"vector has {len(parts[2])} bytes, header says {header['dim']} × {header['dtype']}")
     return Message(topic, header, np.frombuffer(parts[2], dtype=DTYPE))

@@ -114,3 +114,157 @@ def test_subscriber_counts_and_skips_garbage(tmp_path):
     sub.close()
     assert got is not None and got.vector.tolist() == [1.0, 1.0]
     assert sub.bad >= 2
+
+
+# -- faults (issue 6): a stuck subscriber, many subscribers, garbage on the query endpoint -------------------
+
+
+def seqs_of(msgs: list) -> list[int]:
+    return [m.seq for m in msgs if m.topic == "emb.image.screen0"]
+
+
+def test_a_subscriber_that_never_reads_loses_only_its_own_messages(tmp_path):
+    endpoint = f"ipc://{tmp_path}/bus.sock"
+    n, chunk = 2000, 50
+    pub = Publisher(endpoint, send_hwm=100, queue_size=n + 100)  # a burst over SNDHWM drops even for a fast peer
+    pub.start()
+    stuck = Subscriber(endpoint, "", rcvhwm=10)  # connects, then never reads while the bus runs
+    reader = Subscriber(endpoint, "", rcvhwm=1000)
+    wait_connected(pub, stuck)
+    wait_connected(pub, reader)
+    items = [encoded(i, dim=256) for i in range(n)]
+    read: list = []
+    for start in range(0, n, chunk):  # the reader keeps up: at most `chunk` messages in flight, < the HWMs
+        for it in items[start : start + chunk]:
+            pub.put(it)
+        while len(seqs_of(read)) < start + chunk:
+            msg = reader.recv(timeout=10)
+            assert msg is not None, f"reader stalled after {len(read)} messages"
+            read.append(msg)
+    assert pub.stats()["dropped"] == 0 and pub.stats()["sent"] >= n  # the publisher never waited
+    late = []  # it wakes up: what it holds, then the next message shows how much it missed
+    while (msg := stuck.recv(timeout=0.5)) is not None:
+        late.append(msg)
+    pub.put(encoded(n))
+    late.append(stuck.recv(timeout=10))
+    pub.close()
+    stuck.close()
+    reader.close()
+    seqs = seqs_of(read)
+    assert seqs == list(range(n)) and reader.gaps_by_topic.get("emb.image.screen0", 0) == 0
+    lost = stuck.gaps_by_topic["emb.image.screen0"]
+    got = seqs_of(late)
+    assert got[0] == 0 and got[-1] == n and 1 < len(got) < n and lost > 0
+    assert len(got) + lost == n + 1  # every message it missed is counted as a gap
+    print(f"stuck subscriber: got {len(got)} of {n}, {lost} counted as gaps; reader got all {n}")
+
+
+def test_fifty_subscribers_all_get_every_message(tmp_path):
+    endpoint = f"ipc://{tmp_path}/bus.sock"
+    n = 200
+    pub = Publisher(endpoint, send_hwm=1000, queue_size=1000)
+    pub.start()
+    subs = [Subscriber(endpoint, "") for _ in range(50)]
+    pending = set(range(len(subs)))
+    for _ in range(200):  # publish probes until every subscriber has heard one
+        pub.publish_sys("sys.probe", {})
+        for i in list(pending):
+            if subs[i].recv(timeout=0.01) is not None:
+                pending.discard(i)
+        if not pending:
+            break
+    assert not pending, f"{len(pending)} subscribers never connected"
+    for i in range(n):
+        pub.put(encoded(i))
+    try:
+        for sub in subs:
+            got = []
+            while len(got) < n:
+                msg = sub.recv(timeout=10)
+                assert msg is not None, f"a subscriber stopped after {len(got)} messages"
+                if msg.topic == "emb.image.screen0":
+                    got.append(msg.seq)
+            assert got == list(range(n)) and sub.gaps_by_topic.get("emb.image.screen0", 0) == 0
+    finally:
+        pub.close()
+        for sub in subs:
+            sub.close()
+
+
+def test_garbage_frames_on_the_query_endpoint_are_counted_and_it_keeps_answering(tmp_path):
+    import json
+
+    from agent.service import MAX_MSG, MAX_REQUEST, Service
+    from sinks.client import request
+    from sinks.memory import Memory
+
+    endpoint = f"ipc://{tmp_path}/query.sock"
+    service = Service(endpoint, Memory(tmp_path / "data", 8, 0.1, False, 32, 10), [], lambda: {"up": True})
+    service.start()
+    ctx = zmq.Context.instance()
+    dealer = ctx.socket(zmq.DEALER)  # speaks raw frames: no REQ envelope is added for it
+    dealer.setsockopt(zmq.LINGER, 0)
+    dealer.connect(endpoint)
+    answered = [  # (frames, what the error reply says)
+        ([b"", b"\xff\xfe\x00\x81binary"], "codec|Expecting value|JSON"),
+        ([b""], "one JSON frame, got 0 frames"),
+        ([b"", b"{}", b"{}"], "one JSON frame, got 2 frames"),
+        ([b"", b" " * (MAX_REQUEST + 1)], f"at most {MAX_REQUEST}"),
+        ([b"", json.dumps({"op": 5}).encode()], "unknown op"),
+        ([b"", b"[1, 2]"], "JSON object"),
+    ]
+    try:
+        dealer.send_multipart([b"no envelope at all"])  # nobody to address an answer to: counted only
+        for frames, error in answered:
+            dealer.send_multipart(frames)
+            assert dealer.poll(10_000), f"no answer to {frames[:2]!r:.60}"
+            empty, reply = dealer.recv_multipart()
+            assert empty == b"" and not json.loads(reply)["ok"]
+            assert __import__("re").search(error, json.loads(reply)["error"]), json.loads(reply)["error"]
+        huge = ctx.socket(zmq.DEALER)  # a frame over MAX_MSG: ZMQ drops that peer before the service sees it
+        huge.setsockopt(zmq.LINGER, 0)
+        huge.connect(endpoint)
+        huge.send_multipart([b"", b"\0" * (MAX_MSG + 1)])
+        assert not huge.poll(500)
+        huge.close(0)
+        assert request(endpoint, {"op": "status"}, timeout=10)["status"] == {"up": True}
+        assert not dealer.poll(0)  # the envelope-less message got no reply
+    finally:
+        dealer.close(0)
+        service.close()
+    stats = service.stats()
+    assert stats["bad_frames"] == 4, stats  # no envelope, 0 frames, 2 frames, too big
+    assert stats["bad_requests"] == 6 and stats["served"] == 1, stats
+
+
+def test_the_readme_subscriber_works_as_printed(tmp_path):
+    """The plain pyzmq + numpy example in README, run as is (its `while True` bounded to 3 messages)."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"A subscriber in plain pyzmq \+ numpy:\n\n```python\n(.*?)```", readme, re.S).group(1)
+    assert len(code.strip().splitlines()) <= 15 and code.count("while True:") == 1
+    (tmp_path / "sensorium").mkdir()
+    pub = Publisher(f"ipc://{tmp_path}/sensorium/bus.sock", 1000, 1000)
+    pub.start()
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code.replace("while True:", "for _ in range(3):")], env=env, stdout=subprocess.PIPE
+    )
+    try:
+        for i in range(3000):  # keep publishing until the example has read its 3 messages (slow joiner)
+            pub.put(encoded(i))
+            if proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        out = proc.communicate(timeout=10)[0].decode().splitlines()
+    finally:
+        proc.kill()
+        pub.close()
+    assert proc.returncode == 0 and len(out) == 3, out
+    assert all(line.startswith("emb.image.screen0 ") and "test/8 ['tabby', 'tiger cat'] (8,)" in line for line in out)
