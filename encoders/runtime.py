@@ -8,6 +8,7 @@ fails to compile the model, falls back to CPU and says why, unless `strict` is s
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,10 +35,19 @@ class Compiled:
     model: ov.CompiledModel
     device: str
     reason: str  # why this device was chosen, for logs and status
+    seconds: float = 0.0  # compile time (read + compile), cold or from the cache
+    from_cache: bool = False  # the device loaded a cached blob instead of compiling
 
     @property
     def optimal_requests(self) -> int:
         return int(self.model.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+
+
+def loaded_from_cache(compiled: ov.CompiledModel) -> bool:
+    try:
+        return bool(compiled.get_property("LOADED_FROM_CACHE"))
+    except RuntimeError:  # a plugin without the property
+        return False
 
 
 class Runtime:
@@ -82,6 +92,7 @@ class Runtime:
         cands = self.candidates()
         if cands[-1][0] != "CPU" and not self.cfg.strict:
             cands.append(("CPU", f"fallback to CPU: {self.cfg.device} could not compile the model"))
+        t0 = time.perf_counter()
         model = self.core.read_model(xml)
         if shapes:
             model.reshape(shapes)
@@ -94,6 +105,10 @@ class Runtime:
                 continue
             if errors:
                 reason = f"{reason} ({'; '.join(errors)})"
-            log.info("model %s on %s: %s", xml.parent.name, dev, reason)
-            return Compiled(compiled, dev, reason)
+            secs, cached = time.perf_counter() - t0, loaded_from_cache(compiled)
+            log.info(
+                "model %s/%s on %s in %.2fs%s: %s",
+                xml.parent.name, xml.name, dev, secs, " (from cache)" if cached else "", reason,
+            )  # fmt: skip
+            return Compiled(compiled, dev, reason, secs, cached)
         raise DeviceError(f"{xml.parent.name}: no device could compile it: {'; '.join(errors)}")

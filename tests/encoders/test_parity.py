@@ -117,3 +117,23 @@ def test_effnet_sanity(effnet_outputs, minilm_ir) -> None:
     cat = minilm_ir("a cat")
     sims = {name: cos(got["conse"], cat) for name, (got, _) in out.items()}
     assert sims["chelsea"] > max(sims["coffee"], sims["rocket"]), sims
+
+
+def test_zero_shot_text_queries_find_the_right_photo_through_conse(store: ModelStore, minilm_ir, tmp_path) -> None:
+    """Offline image model, real photos: each fitting query ranks its photo first among the four (ConSE space)."""
+    import skimage.data
+
+    from encoders.image import ImageEncoder
+    from encoders.runtime import Runtime, RuntimeConfig
+
+    runtime = Runtime(RuntimeConfig("CPU", "LATENCY", 0, False, tmp_path / "ov-cache"))
+    enc = ImageEncoder(runtime, store.require("effnet-lite0"), lambda r: None)
+    queries = {"astronaut": "an astronaut", "chelsea": "a cat", "coffee": "a cup of coffee", "rocket": "a rocket"}
+    vectors = {}
+    for name in queries:
+        (conse,) = [e for e in enc.encode_now(getattr(skimage.data, name)()) if e.space == "minilm-l6/384"]
+        vectors[name] = conse.vector
+    for name, query in queries.items():
+        q = minilm_ir(query)
+        sims = {other: float(v @ q) for other, v in vectors.items()}
+        assert max(sims, key=sims.__getitem__) == name, (query, sims)

@@ -45,6 +45,28 @@ def test_strict_refuses_a_missing_device(tmp_path):
         rt.candidates()
 
 
+def test_strict_npu_fails_compile_clearly(tmp_path, model_cache):
+    rt = runtime(tmp_path, "NPU", strict=True)
+    if "NPU" in rt.available:
+        pytest.skip("this machine has an NPU")
+    with pytest.raises(DeviceError, match="strict is set"):
+        rt.compile(ModelStore(model_cache).require("minilm-l6") / "model.xml")
+
+
+@pytest.mark.parametrize("name", ["effnet-lite0", "minilm-l6"])
+def test_second_compile_loads_the_cached_blob(tmp_path, model_cache, name):
+    """A second start (a new Core) reads what the first wrote to cache_dir instead of compiling again."""
+    xml = ModelStore(model_cache).require(name) / "model.xml"
+    cache = tmp_path / "ov-cache"
+    first = runtime(tmp_path, "CPU").compile(xml)
+    blobs = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in cache.iterdir()}
+    assert not first.from_cache and blobs
+    second = runtime(tmp_path, "CPU").compile(xml)
+    assert second.from_cache  # OpenVINO's LOADED_FROM_CACHE
+    assert {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in cache.iterdir()} == blobs  # read, not rewritten
+    assert first.seconds > 0 and second.seconds > 0
+
+
 def test_unbuilt_model_error_says_how_to_build(tmp_path):
     with pytest.raises(ModelNotBuilt, match="sensorium models build"):
         ModelStore(tmp_path).require("effnet-lite0")
@@ -93,3 +115,19 @@ def test_bad_frames_are_refused_and_counted(tmp_path, model_cache, data):
     with pytest.raises(BadFrame):
         enc.submit(Frame("screen0", "image", data, 0, 0))
     assert enc.stats["bad_frames"] == 1 and enc.stats["submitted"] == 0
+
+
+def test_models_build_for_npu_warms_the_cache_and_says_where_it_runs(tmp_path, model_cache):
+    from tests.conftest import sensorium
+
+    built = ModelStore(model_cache).require("effnet-lite0")
+    (tmp_path / "cache" / "models").mkdir(parents=True)
+    for dep in (built, ModelStore(model_cache).require("minilm-l6")):
+        (tmp_path / "cache" / "models" / dep.name).symlink_to(dep)
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f"[daemon]\ncache_dir = '{tmp_path / 'cache'}'\n")
+    out = sensorium("--config", str(cfg), "models", "build", "effnet-lite0", "--device", "NPU").stdout
+    assert "effnet-lite0: already built" in out
+    if "NPU" not in runtime(tmp_path, "CPU").available:
+        assert "model.xml: compiled on CPU" in out and "fallback to CPU: NPU not available" in out, out
+    assert any((tmp_path / "cache" / "ov-cache").iterdir())  # the daemon's next start compiles from here
