@@ -47,6 +47,8 @@ fps = 1.0
 force_keep_s = 5.0
 [store]
 flush_s = 0.5
+[metrics]
+port = 0
 """
 Clips = list[tuple[str, Path]]  # (what it is, WAV file)
 TAIL_EVERY_S = 5.0  # a topic whose labels did not change is shown again after this long

@@ -4,11 +4,16 @@ A video source gets depth 1 (the latest frame wins; the one it replaces is dropp
 audio source gets a deeper queue (the oldest window is dropped and counted). `put` never blocks, so a
 capture thread never waits on inference. `take` serves sources round-robin so one fast source cannot
 starve another.
+
+A pause `cut`s a source: what waits in its mailbox is discarded (counted), and a result of a frame
+captured before the cut that was already being encoded is `stale`, so the sinks drop it (counted too).
+Nothing captured before a pause reply reaches the bus or memory after it.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 
 from encoders.records import Frame
@@ -20,8 +25,10 @@ class Mailboxes:
         self._boxes: dict[str, deque[Frame]] = {}
         self._order: list[str] = []
         self._next = 0
+        self._cut_ns: dict[str, int] = {}
         self.dropped: dict[str, int] = {}
         self.delivered: dict[str, int] = {}
+        self.discarded: dict[str, int] = {}  # waiting or in flight when the source was paused
 
     def add(self, source: str, depth: int = 1) -> None:
         with self._cond:
@@ -29,6 +36,8 @@ class Mailboxes:
             self._order.append(source)
             self.dropped[source] = 0
             self.delivered[source] = 0
+            self.discarded[source] = 0
+            self._cut_ns[source] = 0
 
     def put(self, frame: Frame) -> None:
         with self._cond:
@@ -54,6 +63,24 @@ class Mailboxes:
 
     def _ready(self) -> bool:
         return any(self._boxes.values())
+
+    def cut(self, source: str) -> int:
+        """Call once `source` has stopped capturing: discard what it left waiting; returns how many."""
+        with self._cond:
+            box = self._boxes[source]
+            n = len(box)
+            box.clear()
+            self.discarded[source] += n
+            self._cut_ns[source] = time.monotonic_ns()
+            return n
+
+    def stale(self, frame: Frame) -> bool:
+        """True (and counted) for a frame captured before its source's last cut: drop its result."""
+        with self._cond:
+            if frame.source in self._cut_ns and frame.mono_ns <= self._cut_ns[frame.source]:
+                self.discarded[frame.source] += 1
+                return True
+            return False
 
     def depth(self) -> dict[str, int]:
         with self._cond:

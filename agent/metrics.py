@@ -58,3 +58,38 @@ class Rates:
                 k: round((v - before[k]) / span, 2) if span >= 0.5 and k in before else None for k, v in values.items()
             }
         return out
+
+
+# Latency buckets in seconds: inference on a laptop NPU/CPU takes 1 ms to a few hundred ms; capture → sinks
+# adds mailbox waits, so the top buckets reach seconds.
+BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Histogram:
+    """Cumulative latency histogram (Prometheus semantics), fed from the result path, read at scrape time.
+
+    The encoders keep only recent latencies (for p50/p95); a scrape needs counts since start, so this is
+    the one place they are totalled.
+    """
+
+    def __init__(self, buckets: tuple[float, ...] = BUCKETS_S) -> None:
+        self.buckets = buckets
+        self._counts = [0] * (len(buckets) + 1)  # the last slot is +Inf
+        self._sum = 0.0
+        self._lock = threading.Lock()
+
+    def observe(self, seconds: float) -> None:
+        i = next((i for i, b in enumerate(self.buckets) if seconds <= b), len(self.buckets))
+        with self._lock:
+            self._counts[i] += 1
+            self._sum += seconds
+
+    def snapshot(self) -> tuple[list[tuple[str, int]], float]:
+        """([(le, cumulative count), ..., ("+Inf", total)], sum)."""
+        with self._lock:
+            counts, total = list(self._counts), self._sum
+        out, acc = [], 0
+        for le, n in zip([*map(str, self.buckets), "+Inf"], counts, strict=True):
+            acc += n
+            out.append((le, acc))
+        return out, total

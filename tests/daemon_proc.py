@@ -22,6 +22,8 @@ ONLY_SCREEN = "[camera]\nenabled = false\n[microphone]\nenabled = false\n"
 def start_daemon(tmp_path: Path, text: str) -> tuple[subprocess.Popen, config.Config]:
     """Run `sensorium run` with the config `text`; return once it answers queries."""
     cfg_path = tmp_path / "cfg.toml"
+    if "[metrics]" not in text:  # any free port: test daemons run side by side (and next to a user's daemon)
+        text += "\n[metrics]\nport = 0\n"
     cfg_path.write_text(text)
     log = open(tmp_path / "daemon.log", "w")
     proc = subprocess.Popen(

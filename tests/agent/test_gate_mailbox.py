@@ -1,3 +1,5 @@
+import time
+
 import numpy as np
 
 from agent.gate import ChangeGate
@@ -29,7 +31,7 @@ def test_gate_keeps_changes_above_threshold_only():
 
 
 def frame(source: str, n: int) -> Frame:
-    return Frame(source, "image", np.zeros((2, 2, 3), np.uint8), n, n)
+    return Frame(source, "image", np.zeros((2, 2, 3), np.uint8), n, n)  # ts_ns = mono_ns = n
 
 
 def test_latest_frame_mailbox_drops_and_counts():
@@ -53,3 +55,22 @@ def test_mailboxes_are_served_round_robin():
     order = [mb.take(0.01).source for _ in range(4)]
     assert order == ["a", "b", "a", "a"]
     assert mb.dropped == {"a": 0, "b": 0}
+
+
+def test_pause_cut_discards_waiting_frames_and_results_captured_before_it():
+    mb = Mailboxes()
+    mb.add("a", depth=4)
+    mb.add("b", depth=4)
+    now = time.monotonic_ns()
+    for n in range(3):
+        mb.put(frame("a", now - 10 + n))
+    mb.put(frame("b", now))
+    in_flight = mb.take(0.01)  # the dispatcher already has one of a's frames
+    assert in_flight is not None and in_flight.source == "a"
+    assert mb.cut("a") == 2  # a paused: its two waiting frames go
+    assert mb.depth() == {"a": 0, "b": 1} and mb.discarded == {"a": 2, "b": 0}
+    assert mb.stale(in_flight)  # its result comes back after the pause: dropped, counted
+    assert not mb.stale(frame("b", now))  # other sources are untouched
+    assert not mb.stale(frame("a", time.monotonic_ns() + 1))  # captured after resume: kept
+    assert mb.discarded == {"a": 3, "b": 0}
+    assert mb.take(0.01).source == "b" and mb.take(0.01) is None
