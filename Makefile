@@ -8,7 +8,7 @@ APT_TEST := xvfb feh pulseaudio pulseaudio-utils libasound2-plugins libportaudio
 # timm ships ImageNet label names we read at build time; installed without its deps (torchvision).
 TIMM   := timm==1.0.31
 
-.PHONY: run test models install demo lint clean sysdeps
+.PHONY: run test models install demo lint clean sysdeps bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ $(VENV)/.demo: pyproject.toml $(VENV)/.installed
 
 demo: sysdeps models $(VENV)/.demo
 	$(BIN)/python -m agent.demo
+
+# Benchmarks (README "Performance"): tables and ratios in one run, ~25 min (plus the query benchmark).
+# `make bench BENCH_ARGS=--quick` checks that each one runs; BENCH_ARGS="--only pipeline,scaling" picks some.
+BENCH_ARGS ?=
+bench: sysdeps models
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -1,0 +1,174 @@
+"""The real daemon, in this process, fed by synthetic sources fast enough to saturate its models.
+
+`running_daemon` builds `agent.daemon.Daemon` from a config exactly as `sensorium run` does; only the
+list of sources is swapped (when asked) for `SyntheticSource`s, which post pre-made frames at a fixed
+rate through the real change gate into the real mailboxes. Everything after the mailbox (dispatcher,
+encoder, AsyncInferQueue, publisher, Chroma memory, thumbnails) is the daemon's own code.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.gate import ChangeGate
+from agent.sources.base import CaptureThread
+from encoders.records import Frame
+
+from .common import percentile, write_config
+
+AUDIO_RATE = 16000
+
+
+class SyntheticSource(CaptureThread):
+    """Posts `frames` round-robin at `fps`, stamped like a real capture; images go through a ChangeGate."""
+
+    def __init__(
+        self,
+        name: str,
+        modality: str,
+        fps: float,
+        frames: list[np.ndarray],
+        post: Callable[[Frame], None],
+        gate: ChangeGate | None = None,
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.modality = modality
+        self.period = 1.0 / fps
+        self.frames = frames
+        self.gate = gate
+        self._post = post
+        self.state = "stopped"
+        self.captured = 0
+        self.kept = 0
+
+    def probe(self) -> str | None:
+        return None
+
+    def describe(self) -> str:
+        h = self.frames[0].shape
+        return f"synthetic {self.modality} {h} at {1 / self.period:g}/s"
+
+    def stop(self) -> None:
+        self._signal_stop()
+        if self._thread:
+            self._thread.join(timeout=2)
+        self.state = "stopped"
+
+    def _run(self) -> None:
+        self.state = "running"
+        next_t = time.monotonic()
+        i = 0
+        while not self._stop.is_set():
+            if self._pause.active:
+                self._pause.hold(self._stop)
+                continue
+            data = self.frames[i % len(self.frames)]
+            i += 1
+            mono_ns, ts_ns = time.monotonic_ns(), time.time_ns()
+            self.captured += 1
+            if self.gate is None or self.gate.keep(data, mono_ns):
+                self.kept += 1
+                self._post(Frame(self.name, self.modality, data, ts_ns, mono_ns))
+            next_t += self.period
+            delay = next_t - time.monotonic()
+            if delay < 0:
+                next_t, delay = time.monotonic(), 0.0
+            self._stop.wait(delay)  # a wait, not time.sleep: stop is immediate and profiles see it as idle
+
+    def stats(self) -> dict[str, float | int | str]:
+        return {"state": self.state, "captured": self.captured, "kept": self.kept, **self._pause.stats()}
+
+
+def noise_windows(n: int, samples: int, seed: int = 1) -> list[np.ndarray]:
+    """Distinct non-silent float32 audio windows (pink-ish noise plus a tone)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(samples) / AUDIO_RATE
+    out = []
+    for k in range(n):
+        x = 0.1 * rng.standard_normal(samples) + 0.2 * np.sin(2 * np.pi * (220 + 40 * k) * t)
+        out.append(x.astype(np.float32))
+    return out
+
+
+SourceFactory = Callable[[dict[str, Any]], list[Any]]
+
+
+@contextmanager
+def running_daemon(
+    tmp: Path,
+    config_text: str,
+    sources: SourceFactory | None = None,
+    prepare: Callable[[Any], None] | None = None,
+) -> Iterator[Any]:
+    """A started `Daemon` for `config_text`; `sources(boxes)` replaces the configured sources."""
+    import agent.daemon as daemon_mod
+    from agent import config
+
+    cfg = config.load(write_config(tmp, config_text, own_dirs=True))
+    original = daemon_mod.configured_sources
+    if sources is not None:
+        daemon_mod.configured_sources = lambda cfg, boxes, *rest, **kw: sources(boxes)
+    try:
+        daemon = daemon_mod.Daemon(cfg)
+    finally:
+        daemon_mod.configured_sources = original
+    if prepare is not None:
+        prepare(daemon)
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@dataclass(frozen=True)
+class Rate:
+    frames_per_s: float  # frames encoded and handed to the sinks
+    published_per_s: float  # bus messages (one per space per frame)
+    stored_per_s: float  # Chroma rows written
+    cpu_pct: float  # this process, % of one core
+    dropped: int  # frames replaced in the mailboxes (the sources outran the model: saturated)
+    mem_dropped: int  # frames the memory writer refused (queue full)
+    infer_p50_ms: float | None
+    per_source: dict[str, int]  # frames delivered per source in the window
+
+
+def measure(daemon: Any, modality: str, warmup: float, seconds: float) -> Rate:
+    """Sustained rates over `seconds` after `warmup`, read from the daemon's own counters."""
+    enc = daemon.encoders[modality]
+    boxes = daemon.boxes[modality]
+    time.sleep(warmup)
+    c0, p0, s0 = enc.stats["completed"], daemon.publisher.sent, daemon.memory.stored
+    d0, m0, deliv0 = sum(boxes.dropped.values()), daemon.memory.dropped, dict(boxes.delivered)
+    t0, cpu0 = time.monotonic(), os.times()
+    time.sleep(seconds)
+    dt, cpu1 = time.monotonic() - t0, os.times()
+    c1, p1, s1 = enc.stats["completed"], daemon.publisher.sent, daemon.memory.stored
+    cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / dt * 100.0
+    return Rate(
+        frames_per_s=(c1 - c0) / dt,
+        published_per_s=(p1 - p0) / dt,
+        stored_per_s=(s1 - s0) / dt,
+        cpu_pct=cpu,
+        dropped=sum(boxes.dropped.values()) - d0,
+        mem_dropped=daemon.memory.dropped - m0,
+        infer_p50_ms=percentile(enc.latencies(), 50),
+        per_source={k: v - deliv0.get(k, 0) for k, v in boxes.delivered.items()},
+    )
+
+
+def device_config(device: str, hint: str = "LATENCY", cpu_threads: int | None = None) -> str:
+    """A config with only the device section set (cpu_threads None keeps the default)."""
+    text = f'[device]\nname = "{device}"\nhint = "{hint}"\n'
+    if cpu_threads is not None:
+        text += f"cpu_threads = {cpu_threads}\n"
+    return text

@@ -1,0 +1,73 @@
+"""4. Idle cost: CPU % of one core used by the daemon (and its capture process) with nothing happening.
+
+Default config (screen at 1 fps with its change gate, microphone with its silence gate; no camera, as
+in the goal), the screen an Xvfb showing one still photo, the microphone a silent PulseAudio null sink.
+Then the same with the screen changing once a second (a new photo each second through feh), which
+makes every capture pass the gate and be encoded, published and stored. The CPU of the feh and Xvfb
+processes is not counted: they stand in for the user's desktop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from .common import CpuMeter, DaemonProc, Opts, Table, bench_home, guarded, photos, pulse, xvfb
+from .harness import device_config
+
+CONFIG = "[camera]\nenabled = false\n"
+
+
+def measure(opts: Opts) -> Table:
+    t = Table(
+        "4. Idle cost: CPU % of one core (daemon + capture process)",
+        ["screen", "seconds", "cpu %", "kept/s", "published", "stored"],
+    )
+    secs = opts.secs(60, 10)
+    pics = photos(4, 1024, 768, seed=7)
+    with bench_home() as tmp, xvfb(tmp) as display, pulse(tmp):
+        display.show(pics[0])
+        with DaemonProc(tmp, device_config(opts.device) + CONFIG) as d:
+            time.sleep(3 if opts.quick else 5)  # start-up work (first frames, Chroma collections) is not idle
+            s0 = d.status()
+            cpu = CpuMeter(d.pid).measure(secs)
+            s1 = d.status()
+            add_row(t, "static", secs, cpu, s0, s1)
+            t.summary["idle.static_cpu_pct"] = cpu
+
+            stop = threading.Event()
+
+            def slideshow() -> None:
+                i = 1
+                while not stop.is_set():
+                    t0 = time.monotonic()
+                    display.show(pics[i % len(pics)])  # returns after ~0.7 s, once the new window is up
+                    i += 1
+                    stop.wait(max(0.0, 1.0 - (time.monotonic() - t0)))
+
+            th = threading.Thread(target=slideshow, daemon=True)
+            th.start()
+            try:
+                time.sleep(2)
+                s0 = d.status()
+                cpu = CpuMeter(d.pid).measure(secs)
+                s1 = d.status()
+            finally:
+                stop.set()
+                th.join(5)
+            add_row(t, "changing at 1 fps", secs, cpu, s0, s1)
+            t.summary["idle.changing_cpu_pct"] = cpu
+    t.notes.append("microphone on a silent null sink: its windows are dropped by the silence gate before inference")
+    return t
+
+
+def add_row(t: Table, label: str, secs: float, cpu: float, s0: dict, s1: dict) -> None:
+    dt = max(s1["uptime_s"] - s0["uptime_s"], 1e-9)
+    kept = sum(v.get("kept", 0) for v in s1["sources"].values()) - sum(v.get("kept", 0) for v in s0["sources"].values())
+    pub = s1["publisher"].get("sent", 0) - s0["publisher"].get("sent", 0)
+    stored = s1["memory"].get("stored", 0) - s0["memory"].get("stored", 0)
+    t.add(label, secs, cpu, kept / dt, pub, stored)
+
+
+def run(opts: Opts) -> list[Table]:
+    return [guarded("4. Idle cost", measure, opts)]

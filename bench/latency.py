@@ -1,0 +1,110 @@
+"""3. Latency capture → published, per source, at 1, 5 and 30 fps, seen by a bus subscriber.
+
+`sensorium run` runs as its own process with the screen on Xvfb, a camera reading a video file, and the
+microphone on a PulseAudio null sink fed noise; change gates are off so every captured frame is
+encoded. A subscriber in this process takes `time.time()` at receipt minus the header's `ts` (wall
+clock stamped at capture), once per frame (its first space). Audio `ts` is the window's start, so the
+window length (0.96 s) is subtracted: what remains is the wait after the last sample was captured.
+The model's own latency (start_async → callback, p50) comes from the daemon's status.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .common import BenchError, DaemonProc, Opts, Table, bench_home, guarded, percentile, photos, pulse, xvfb
+from .harness import device_config
+
+FPS = (1.0, 5.0, 30.0)
+
+
+def video_file(path: Path, n: int = 60, fps: float = 30.0) -> Path:
+    """An MJPG AVI of distinct frames: the camera source reads it like a device, looping."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
+    if not writer.isOpened():
+        raise BenchError("OpenCV cannot write an MJPG video here")
+    frames = photos(6, 640, 480, seed=3)
+    for i in range(n):
+        writer.write(cv2.cvtColor(frames[i % len(frames)], cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def config_text(fps: float, video: Path, device: str) -> str:
+    return device_config(device) + (
+        f"[screen]\nfps = {fps}\ngate_threshold = 0.0\n"
+        f'[camera]\ndevice = "{video}"\nfps = {fps}\ngate_threshold = 0.0\n'
+        "[microphone]\nenabled = true\n"
+    )
+
+
+def collect(endpoint: str, seconds: float, window_s: float) -> dict[tuple[str, str], list[float]]:
+    """Latency samples (ms) per (modality, source), one per frame id."""
+    from sinks.client import Subscriber
+
+    sub = Subscriber(endpoint, "emb.")
+    seen: set[str] = set()
+    out: dict[tuple[str, str], list[float]] = {}
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            msg = sub.recv(timeout=0.2)
+            now = time.time()
+            if msg is None or msg.header.get("id") in seen:
+                continue
+            seen.add(msg.header["id"])
+            lat = (now - float(msg.header["ts"])) * 1000
+            modality = msg.header.get("modality", "")
+            if modality == "audio":
+                lat -= window_s * 1000
+            out.setdefault((modality, msg.header["source"]), []).append(lat)
+    finally:
+        sub.close()
+    return out
+
+
+def measure(opts: Opts) -> Table:
+    from agent import config
+    from agent.standins import noise, write_wav
+
+    t = Table(
+        "3. Latency capture → published (bus subscriber), ms",
+        ["fps", "source", "n", "p50", "p95", "model p50", "p50 - model", "dropped"],
+    )
+    window_s = 0.96
+    secs = opts.secs(20, 4)
+    with bench_home() as tmp, xvfb(tmp) as display, pulse(tmp) as snd:
+        display.show(photos(1, 1024, 768, seed=5)[0])
+        video = video_file(tmp / "camera.avi")
+        wav = write_wav(tmp / "noise.wav", noise(len(FPS) * (secs + 40), rate=48000), 48000)
+        player = snd.play(wav, wait=False)
+        try:
+            for fps in FPS:
+                with DaemonProc(tmp, config_text(fps, video, opts.device)) as d:
+                    time.sleep(2 if opts.quick else 3)  # first frames and compiles are not steady state
+                    lat = collect(config.bus_endpoint(d.cfg), max(secs, 3.0 / fps), window_s)
+                    st = d.status()
+                for (modality, source), values in sorted(lat.items()):
+                    if modality == "audio" and fps != FPS[0]:
+                        continue  # the microphone's rate is its hop, not the fps: one row is enough
+                    model = st["encoders"].get(modality, {}).get("infer_p50_ms")
+                    p50 = percentile(values, 50)
+                    over = None if p50 is None or model is None else round(p50 - model, 2)
+                    label = f"{fps:g}" if modality == "image" else "hop"
+                    dropped = st["sources"].get(source, {}).get("dropped")
+                    t.add(label, source, len(values), p50, percentile(values, 95), model, over, dropped)
+                    t.summary[f"latency.{source}@{label}.over_model_ms"] = over
+        finally:
+            from agent.standins import stop_process
+
+            stop_process(player)
+    t.notes.append("audio rows: after the window's last sample (ts is the window start; 0.96 s subtracted)")
+    t.notes.append(f"window {secs:g}s per rate; screen Xvfb 1024x768, camera 640x480 MJPG file, mic noise")
+    return t
+
+
+def run(opts: Opts) -> list[Table]:
+    return [guarded("3. Latency capture → published", measure, opts)]

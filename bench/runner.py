@@ -1,0 +1,111 @@
+"""Runs every benchmark in one process, one after the other, and prints the ratios against the goals.
+
+A benchmark that cannot run here (no Xvfb, no PulseAudio, bench/query.py missing) prints why and the
+others go on; the exit code is 1 only when one of them failed outright.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+
+from .common import BenchError, Opts, Table, ratio
+
+BENCHES = ("pipeline", "alternative", "latency", "idle", "memory", "query", "scaling")
+EXTRA = ("profile",)  # run only when asked: py-spy under saturation
+MODULES = {"query": "query_call"}  # bench/query.py is the memory benchmark itself, run in a child process
+
+
+def goals(s: dict[str, float | None]) -> Table:
+    """The headline ratios from every benchmark's summary numbers, each next to its goal."""
+    t = Table("Summary: ratios and goals", ["measure", "value", "goal", "met"])
+
+    def row(name: str, value: float | None, goal: str, ok: bool | None) -> None:
+        t.add(name, value, goal, "-" if ok is None or value is None else ("yes" if ok else "NO"))
+
+    def at_least(name: str, value: float | None, goal: float) -> None:
+        row(name, value, f">= {goal:g}", None if value is None else value >= goal)
+
+    def at_most(name: str, value: float | None, goal: float) -> None:
+        row(name, value, f"<= {goal:g}", None if value is None else value <= goal)
+
+    g = s.get
+    fps, app = g("image.pipeline_fps"), g("image.benchmark_app_fps")
+    screen, screen_app = g("image.screen_fps"), g("image.screen_benchmark_app_fps")
+    at_least("image pipeline / benchmark_app (synthetic)", ratio(fps, app), 0.9)
+    nogate = ratio(g("image.nogate_fps"), g("image.nogate_benchmark_app_fps"))
+    at_least("image pipeline / benchmark_app (synthetic, no gate)", nogate, 0.9)
+    bare = ratio(g("image.bare_fps"), g("image.bare_benchmark_app_fps"))
+    at_least("image pipeline / benchmark_app (no gate, no thumbnails)", bare, 0.9)
+    at_least("image pipeline / benchmark_app (Xvfb screen)", ratio(screen, screen_app), 0.9)
+    at_least("audio pipeline / benchmark_app", ratio(g("audio.pipeline_wps"), g("audio.benchmark_app_wps")), 0.9)
+    at_least("text encoder / benchmark_app", ratio(g("text.encoder_qps"), g("text.benchmark_app_qps")), 0.9)
+    at_least("image pipeline / torch loop (torch's threads)", ratio(g("image.pipeline_fps"), g("image.torch_fps")), 4)
+    at_least("image pipeline / torch loop (1 thread)", ratio(g("image.pipeline_fps"), g("image.torch1_fps")), 4)
+    at_least("text encoder / sentence-transformers", ratio(g("text.encoder_qps"), g("text.st_qps")), 4)
+    at_least("audio pipeline / torch silero + librosa", ratio(g("audio.pipeline_wps"), g("audio.torch_wps")), 4)
+    for key in sorted(k for k in s if k.startswith("latency.") and k.endswith(".over_model_ms")):
+        at_most(f"{key[8:-14]}: p50 - model p50 (ms)", g(key), 5)
+    at_most("idle CPU % of a core (static screen, silent mic)", g("idle.static_cpu_pct"), 3)
+    row("CPU % of a core, screen changing at 1 fps", g("idle.changing_cpu_pct"), "report", None)
+    at_most("peak RSS MB, three sources (daemon + capture child)", g("memory.peak_mb"), 600)
+    at_least("scaling: worst pipeline / benchmark_app over nireq", g("scaling.min_ratio"), 0.9)
+    return t
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="short windows (about 3 minutes in all): checks, not numbers")
+    p.add_argument("--only", help=f"comma list of {', '.join(BENCHES + EXTRA)}")
+    p.add_argument("--scale", type=float, default=1.0, help="multiply every measuring window")
+    p.add_argument("--device", default="CPU", help="OpenVINO device for the daemon and benchmark_app (default CPU)")
+    p.add_argument("--json", help="also write every table and the summary numbers to this file")
+    args = p.parse_args(argv)
+    names = args.only.split(",") if args.only else list(BENCHES)
+    unknown = [n for n in names if n not in BENCHES + EXTRA]
+    if unknown:
+        p.error(f"unknown benchmark(s): {', '.join(unknown)}")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may download
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    opts = Opts(quick=args.quick, scale=args.scale, device=args.device)
+    print(f"sensorium bench: {', '.join(names)} ({'quick' if opts.quick else 'full'}, device {opts.device}, "
+          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f})", flush=True)  # fmt: skip
+    summary: dict[str, float | None] = {}
+    tables: list[Table] = []
+    failed = 0
+    for name in names:
+        t0 = time.monotonic()
+        try:
+            out = importlib.import_module(f"bench.{MODULES.get(name, name)}").run(opts)
+        except BenchError as e:
+            print(f"\n## {name}: not run: {e}", flush=True)
+            continue
+        except Exception:
+            failed += 1
+            print(f"\n## {name}: FAILED\n{traceback.format_exc()}", flush=True)
+            continue
+        for table in out:
+            print("\n" + table.render(), flush=True)
+            summary.update(table.summary)
+            tables.append(table)
+        print(f"  ({name}: {time.monotonic() - t0:.0f}s)", flush=True)
+    final = goals(summary)
+    print("\n" + final.render(), flush=True)
+    if args.json:
+        rows = [{"title": t.title, "columns": t.columns, "rows": t.rows, "notes": t.notes} for t in tables]
+        body = {"summary": summary, "tables": rows}
+        with open(args.json, "w") as f:
+            json.dump(body, f, indent=2, default=str)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
