@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import logging
 import re
 import signal
 import sys
@@ -16,6 +15,8 @@ import threading
 import time
 from pathlib import Path
 
+from . import bench as bench_cli
+from . import bus_cli, models_cli
 from . import config as config_mod
 from .config import Config, ConfigError
 
@@ -24,7 +25,11 @@ UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_time(text: str, now: float | None = None) -> float:
-    """'10m' (ago), '2h', '1d', or an ISO time ('2026-11-23T15:00', '15:00' today) → unix seconds."""
+    """'10m' (ago), '2h', '1d', an ISO time ('2026-11-23T15:00') or a clock time → unix seconds.
+
+    A bare clock time ('15:00') is the latest one that has begun: today's, or yesterday's if today's is
+    still ahead, so `--since 22:00` just after midnight means last night.
+    """
     now = time.time() if now is None else now
     m = DURATION.match(text.strip())
     if m:
@@ -32,7 +37,8 @@ def parse_time(text: str, now: float | None = None) -> float:
     try:
         if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", text.strip()):
             day = dt.datetime.fromtimestamp(now).date().isoformat()
-            return dt.datetime.fromisoformat(f"{day}T{text.strip()}").timestamp()
+            t = dt.datetime.fromisoformat(f"{day}T{text.strip()}")
+            return (t if t.timestamp() <= now else t - dt.timedelta(days=1)).timestamp()
         return dt.datetime.fromisoformat(text.strip()).timestamp()
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration (10m, 2h, 1d) or an ISO time") from None
@@ -53,20 +59,23 @@ def _load(args: argparse.Namespace) -> Config:
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    logging.basicConfig(
-        level=cfg.daemon.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    from . import logs
+
+    logs.setup(cfg.daemon.log_level)  # logfmt, one line per event
     from encoders.modelstore import ModelNotBuilt
+    from encoders.runtime import DeviceError
+    from sinks.keys import KeysError
 
     from .daemon import Daemon, NoSources, format_table
     from .lock import AlreadyRunning
+    from .prom import MetricsError
 
     try:
         daemon = Daemon(cfg)
     except NoSources as e:
         print(f"{e}\nsensorium: no sensor available on this machine; try `make demo`", file=sys.stderr)
         return 2
-    except (ModelNotBuilt, AlreadyRunning) as e:
+    except (ModelNotBuilt, DeviceError, AlreadyRunning, MetricsError, KeysError) as e:
         print(f"sensorium: {e}", file=sys.stderr)
         return 2
     print(format_table(daemon.table), file=sys.stderr)
@@ -77,94 +86,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_models(args: argparse.Namespace) -> int:
-    from encoders.modelstore import SPECS, ModelStore
-
-    cfg = _load(args)
-    store = ModelStore(cfg.daemon.cache_dir)
-    if args.action == "list":
-        for name in SPECS:
-            print(f"{name:<14} {'built' if store.is_built(name) else 'not built':<10} {store.path(name)}")
-        return 0
-    names = args.names or [cfg.models.text, cfg.models.image, cfg.models.audio]
-    for name in names:
-        if name not in SPECS:
-            print(f"sensorium: unknown model {name!r}; known: {', '.join(SPECS)}", file=sys.stderr)
-            return 2
-        was = store.is_built(name)
-        t0 = time.monotonic()
-        path = store.build(name, force=args.force)
-        state = "already built" if was and not args.force else f"built in {time.monotonic() - t0:.1f}s"
-        print(f"{name}: {state} → {path}")
-    return 0
-
-
-def cmd_tail(args: argparse.Namespace) -> int:
-    from sinks.client import Subscriber
-
-    cfg = _load(args)
-    sub = Subscriber(config_mod.bus_endpoint(cfg), args.prefix)
-    n = 0
-    try:
-        while args.count is None or n < args.count:
-            msg = sub.recv(timeout=args.timeout)
-            if msg is None:
-                print(f"sensorium: no message within {args.timeout:g}s", file=sys.stderr)
-                return 1
-            n += 1
-            h = msg.header
-            if args.json:
-                out = {"topic": msg.topic, **h, "gaps": sub.gaps}
-                if msg.vector is not None:
-                    out["norm"] = round(float((msg.vector.astype("float64") ** 2).sum() ** 0.5), 5)
-                print(json.dumps(out), flush=True)
-            else:
-                t = dt.datetime.fromtimestamp(h.get("ts", time.time())).strftime("%H:%M:%S.%f")[:-3]
-                labels = ", ".join(h.get("labels", [])[:3])
-                print(f"{t} {msg.topic:<22} seq={h.get('seq')} {h.get('space', '')} {labels}", flush=True)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sub.close()
-    return 0
-
-
-def cmd_query(args: argparse.Namespace) -> int:
-    from sinks.client import QueryError, query
-
-    cfg = _load(args)
-    try:
-        hits = query(
-            config_mod.query_endpoint(cfg),
-            args.text,
-            k=args.k,
-            since=args.since,
-            until=args.until,
-            modality=args.modality,
-            source=args.source,
-            timeout=args.timeout,
-        )
-    except QueryError as e:
-        print(f"sensorium: {e}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(hits, indent=2))
-        return 0
-    if not hits:
-        print("no memories match")
-    for h in hits:
-        t = dt.datetime.fromtimestamp(h["ts"]).strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{t}  {h['source']:<10} {h['score']:.3f}  {', '.join(h['labels'][:3]):<40} {h['thumb'] or ''}")
-    return 0
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     from sinks.client import QueryError, request
+    from sinks.keys import KeysError
 
     cfg = _load(args)
     try:
-        status = request(config_mod.query_endpoint(cfg), {"op": "status"}, timeout=args.timeout)["status"]
-    except QueryError as e:
+        keys = bus_cli.client_keys(cfg, cfg.query.curve)
+        status = request(config_mod.query_endpoint(cfg), {"op": "status"}, timeout=args.timeout, keys=keys)["status"]
+    except (QueryError, KeysError) as e:
         print(f"sensorium: {e}", file=sys.stderr)
         return 1
     if args.json:
@@ -179,14 +109,47 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_pause(args: argparse.Namespace) -> int:
     from . import control
 
-    endpoint = config_mod.query_endpoint(_load(args))
-    return control.pause(endpoint, args.source, getattr(args, "for"), args.timeout)
+    cfg = _load(args)
+    keys = bus_cli.client_keys(cfg, cfg.query.curve)
+    return control.pause(config_mod.query_endpoint(cfg), args.source, getattr(args, "for"), args.timeout, keys)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from . import control
 
-    return control.resume(config_mod.query_endpoint(_load(args)), args.source, args.timeout)
+    cfg = _load(args)
+    keys = bus_cli.client_keys(cfg, cfg.query.curve)
+    return control.resume(config_mod.query_endpoint(cfg), args.source, args.timeout, keys)
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    """Delete memories (vectors and thumbnails) in a time range; the daemon announces it as sys.forget."""
+    from sinks.client import QueryError, request
+
+    cfg = _load(args)
+    body: dict = {"op": "forget"}
+    if args.older_than is not None:
+        body["older_than"] = args.older_than
+    elif args.last is not None:
+        body["since"] = time.time() - args.last
+    else:
+        body["since"], body["until"] = args.since, args.until
+    try:
+        keys = bus_cli.client_keys(cfg, cfg.query.curve)
+        reply = request(config_mod.query_endpoint(cfg), body, timeout=args.timeout, keys=keys)
+    except QueryError as e:
+        print(f"sensorium: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(reply))
+        return 0
+
+    def when(ts: float | None) -> str:
+        return "the beginning" if ts is None else dt.datetime.fromtimestamp(ts).isoformat(" ", "seconds")
+
+    until = "now" if reply["until"] is None else when(reply["until"])
+    print(f"forgot {reply['count']} memories and {reply['thumbs']} thumbnails from {when(reply['since'])} to {until}")
+    return 0
 
 
 def cmd_service(args: argparse.Namespace) -> int:
@@ -209,27 +172,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="TOML file overriding configs/default.toml")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("run", help="run the daemon on this machine's sensors").set_defaults(fn=cmd_run)
-    m = sub.add_parser("models", help="build or list models")
-    m.add_argument("action", choices=["build", "list"])
-    m.add_argument("names", nargs="*", help="models to build (default: the configured ones)")
-    m.add_argument("--force", action="store_true", help="rebuild even if built")
-    m.set_defaults(fn=cmd_models)
-    t = sub.add_parser("tail", help="print live messages from the bus")
-    t.add_argument("prefix", nargs="?", default="", help="topic prefix, e.g. emb.image")
-    t.add_argument("--json", action="store_true")
-    t.add_argument("-n", "--count", type=int, help="exit after this many messages")
-    t.add_argument("--timeout", type=float, default=None, help="exit 1 if nothing arrives for this long (s)")
-    t.set_defaults(fn=cmd_tail)
-    q = sub.add_parser("query", help="search memory by text")
-    q.add_argument("text")
-    q.add_argument("--since", type=parse_time, help="10m, 2h, 1d or an ISO time")
-    q.add_argument("--until", type=parse_time)
-    q.add_argument("--modality", choices=["image", "audio"])
-    q.add_argument("--source")
-    q.add_argument("-k", type=int, default=5)
-    q.add_argument("--json", action="store_true")
-    q.add_argument("--timeout", type=float, default=10.0)
-    q.set_defaults(fn=cmd_query)
+    models_cli.add_parser(sub)
+    bus_cli.add_parsers(sub)  # tail, query, keys
     st = sub.add_parser("status", help="state, rates and latency of the running daemon")
     st.add_argument("--json", action="store_true", help="the raw status object")
     st.add_argument("--timeout", type=float, default=5.0)
@@ -243,17 +187,32 @@ def parser() -> argparse.ArgumentParser:
     re_.add_argument("source", nargs="?", help="e.g. cam0 (default: every source)")
     re_.add_argument("--timeout", type=float, default=10.0)
     re_.set_defaults(fn=cmd_resume)
+    fg = sub.add_parser("forget", help="delete memories and thumbnails in a time range (refuses without one)")
+    rng = fg.add_mutually_exclusive_group(required=True)
+    rng.add_argument("--older-than", type=parse_duration, metavar="DURATION", help="e.g. 30d: everything older")
+    rng.add_argument("--last", type=parse_duration, metavar="DURATION", help="e.g. 10m: everything since then")
+    rng.add_argument("--since", type=parse_time, help="10m, 2h, 1d ago or an ISO time (with --until)")
+    fg.add_argument("--until", type=parse_time, help="end of the --since range (default: now)")
+    fg.add_argument("--json", action="store_true")
+    fg.add_argument("--timeout", type=float, default=60.0)
+    fg.set_defaults(fn=cmd_forget)
     sv = sub.add_parser("service", help="run the daemon as a systemd user service")
     sv.add_argument("action", choices=["install"])
     sv.add_argument("--print", action="store_true", help="print the unit instead of writing it")
     sv.set_defaults(fn=cmd_service)
+    bench_cli.add_parser(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sinks.keys import KeysError
+
     args = parser().parse_args(argv)
     try:
         return args.fn(args)
     except ConfigError as e:
         print(f"sensorium: config error: {e}", file=sys.stderr)
+        return 2
+    except KeysError as e:  # CURVE is on and this machine's client key is missing
+        print(f"sensorium: {e}", file=sys.stderr)
         return 2

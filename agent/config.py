@@ -30,6 +30,7 @@ class DaemonCfg:
     cache_dir: Path
     runtime_dir: Path
     log_level: str
+    keys_dir: Path  # CURVE keys (sinks/keys.py)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class ModelsCfg:
     image: str
     text: str
     audio: str
+    labels: tuple[str, ...]  # zero-shot labels when the image model is CLIP-family
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,9 @@ class ScreenCfg:
     fps: float
     gate_threshold: float
     force_keep_s: float
+    exclude_rects: tuple[tuple[int, int, int, int], ...]  # x, y, w, h in screen pixels
+    exclude_windows: tuple[str, ...]  # regexes on window title or class
+    exclude_mode: str  # mask | skip
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class MicrophoneCfg:
 @dataclass(frozen=True)
 class BusCfg:
     endpoint: str
+    curve: bool
     send_hwm: int
     queue_size: int
 
@@ -94,11 +100,25 @@ class StoreCfg:
     thumbnails: bool
     thumb_width: int
     queue_size: int
+    url: str  # "" = embedded Chroma under data_dir; "http://host:port" = a `chroma run` server
+    bucket: str  # time bucket length: 1d, 6h, 30m
+    retention_days: float  # 0 = keep forever
+    retention_bytes: int  # 0 = no cap
+    retention_every_s: float
 
 
 @dataclass(frozen=True)
 class QueryCfg:
     endpoint: str
+    curve: bool
+
+
+@dataclass(frozen=True)
+class MetricsCfg:
+    enabled: bool
+    host: str
+    port: int
+    allow_remote: bool
 
 
 @dataclass(frozen=True)
@@ -112,6 +132,7 @@ class Config:
     bus: BusCfg
     store: StoreCfg
     query: QueryCfg
+    metrics: MetricsCfg
 
 
 def _merge(defaults: dict, user: dict, prefix: str = "") -> dict:
@@ -143,18 +164,67 @@ def _positive(d: dict, key: str, section: str, allow_zero: bool = False) -> None
         raise ConfigError(f"'{section}.{key}' must be {'>= 0' if allow_zero else '> 0'}, got {d[key]!r}")
 
 
-def _check_endpoint(value: str, key: str) -> None:
-    """Nothing listens off-host: only ipc:// or tcp:// on a loopback address."""
+def _check_endpoint(value: str, key: str, curve: bool) -> None:
+    """Nothing listens off-host in the clear: ipc://, tcp:// on a loopback address, or any tcp:// with CURVE."""
     if not value:
         return
     if value.startswith("ipc://"):
         return
     if value.startswith("tcp://"):
         host = value[len("tcp://") :].rsplit(":", 1)[0].strip("[]")
-        if host in ("127.0.0.1", "localhost", "::1"):
+        if host in ("127.0.0.1", "localhost", "::1") or curve:
             return
-        raise ConfigError(f"{key!r}: {value!r} would listen off-host; use tcp://127.0.0.1:PORT or ipc://")
-    raise ConfigError(f"{key!r}: {value!r} must start with ipc:// or tcp://127.0.0.1")
+        section = key.split(".")[0]
+        raise ConfigError(
+            f"{key!r}: {value!r} would listen off-host; use tcp://127.0.0.1:PORT or ipc://, "
+            f"or set {section}.curve = true after `sensorium keys generate`"
+        )
+    raise ConfigError(f"{key!r}: {value!r} must start with ipc:// or tcp://")
+
+
+def _screen_exclusions(scr: dict) -> dict:
+    """Lists → tuples (the dataclass is frozen); bad rectangles or regexes fail here, naming the entry."""
+    from .sources.exclude import MODES, parse_patterns, parse_rects
+
+    _choice(scr, "exclude_mode", MODES, "screen")
+    try:
+        rects = parse_rects(scr["exclude_rects"])
+        parse_patterns(scr["exclude_windows"])
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    rects_t = tuple((r.x, r.y, r.w, r.h) for r in rects)
+    return {**scr, "exclude_rects": rects_t, "exclude_windows": tuple(scr["exclude_windows"])}
+
+
+def _metrics(m: dict) -> MetricsCfg:
+    """Metrics listen on loopback unless allow_remote says otherwise (they name sources and show activity)."""
+    if not 0 <= m["port"] <= 65535:
+        raise ConfigError(f"'metrics.port' must be 0-65535 (0 = any free port), got {m['port']!r}")
+    if m["host"] not in ("127.0.0.1", "localhost", "::1") and not m["allow_remote"]:
+        raise ConfigError(
+            f"'metrics.host' {m['host']!r} would listen off-host; use 127.0.0.1 or set metrics.allow_remote = true"
+        )
+    return MetricsCfg(**m)
+
+
+def _store(st: dict) -> None:
+    from sinks.buckets import parse_bucket
+
+    try:
+        parse_bucket(st["bucket"])
+    except ValueError as e:
+        raise ConfigError(f"'store.bucket': {e}") from None
+    for key in ("retention_days", "retention_bytes"):
+        _positive(st, key, "store", allow_zero=True)
+    if st["url"] and not re.fullmatch(r"https?://[^/:\s]+(:\d+)?/?", st["url"]):
+        raise ConfigError(f"'store.url' must be \"\" (embedded) or http://host:port, got {st['url']!r}")
+
+
+def _labels(labels: list) -> tuple[str, ...]:
+    """Zero-shot labels for CLIP-family image models: a non-empty list of non-empty strings."""
+    if not labels or not all(isinstance(x, str) and x.strip() for x in labels):
+        raise ConfigError("'models.labels' must be a non-empty list of non-empty strings")
+    return tuple(labels)
 
 
 def _home_dir(sub: str, xdg_var: str, xdg_default: str) -> Path:
@@ -223,27 +293,31 @@ def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> C
             raise ConfigError(f"'{section}.name' {name!r} is used by another source")
     for key in ("send_hwm", "queue_size"):
         _positive(bus, key, "bus")
-    for key in ("batch_size", "flush_s", "thumb_width", "queue_size"):
+    for key in ("batch_size", "flush_s", "thumb_width", "queue_size", "retention_every_s"):
         _positive(st, key, "store")
-    _check_endpoint(bus["endpoint"], "bus.endpoint")
-    _check_endpoint(raw["query"]["endpoint"], "query.endpoint")
+    _store(st)
+    _check_endpoint(bus["endpoint"], "bus.endpoint", bus["curve"])
+    _check_endpoint(raw["query"]["endpoint"], "query.endpoint", raw["query"]["curve"])
     data, cache, run = default_dirs()
+    data = Path(d["data_dir"]).expanduser() if d["data_dir"] else data
     daemon = DaemonCfg(
-        data_dir=Path(d["data_dir"]).expanduser() if d["data_dir"] else data,
+        data_dir=data,
         cache_dir=Path(d["cache_dir"]).expanduser() if d["cache_dir"] else cache,
         runtime_dir=Path(d["runtime_dir"]).expanduser() if d["runtime_dir"] else run,
         log_level=d["log_level"],
+        keys_dir=Path(d["keys_dir"]).expanduser() if d["keys_dir"] else data / "keys",
     )
     return Config(
         daemon=daemon,
         device=DeviceCfg(**dev),
-        models=ModelsCfg(**raw["models"]),
-        screen=ScreenCfg(**scr),
+        models=ModelsCfg(**{**raw["models"], "labels": _labels(raw["models"]["labels"])}),
+        screen=ScreenCfg(**_screen_exclusions(scr)),
         camera=CameraCfg(**cam),
         microphone=MicrophoneCfg(**mic),
         bus=BusCfg(**bus),
         store=StoreCfg(**st),
         query=QueryCfg(**raw["query"]),
+        metrics=_metrics(raw["metrics"]),
     )
 
 

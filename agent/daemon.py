@@ -17,23 +17,29 @@ import cv2
 import numpy as np
 
 from encoders.audio import AudioEncoder
+from encoders.clip import ClipText, ZeroShot
 from encoders.image import ImageEncoder
 from encoders.modelstore import ModelStore
 from encoders.records import Encoded
 from encoders.runtime import Runtime, RuntimeConfig
 from encoders.text import TextEncoder
+from sinks.keys import CurveServer
 from sinks.memory import Memory
 from sinks.publisher import Publisher
 
 from .config import Config, bus_endpoint, query_endpoint
 from .dispatcher import Dispatcher, Encoder
 from .gate import ChangeGate
+from .heartbeat import Heartbeat
 from .lock import DataDirLock
+from .logs import kv
 from .mailbox import Mailboxes
-from .metrics import Counts, Rates
+from .metrics import Counts, Histogram, Rates
+from .prom import DaemonCollector, Latencies, MetricsServer
 from .service import Service
 from .sources import Source
 from .sources.camera import CameraSource
+from .sources.exclude import exclusions
 from .sources.microphone import MicrophoneSource
 from .sources.screen import ScreenSource
 
@@ -57,7 +63,8 @@ def configured_sources(cfg: Config, boxes: dict[str, Mailboxes], store: ModelSto
     s, c, m = cfg.screen, cfg.camera, cfg.microphone
     if s.enabled:
         gate = ChangeGate(s.gate_threshold, s.force_keep_s)
-        out.append(ScreenSource(s.name, s.monitor, s.fps, gate, boxes["image"].put))
+        hidden = exclusions(s.exclude_rects, s.exclude_windows, s.exclude_mode)
+        out.append(ScreenSource(s.name, s.monitor, s.fps, gate, boxes["image"].put, hidden))
     if c.enabled:
         gate = ChangeGate(c.gate_threshold, c.force_keep_s)
         out.append(CameraSource(c.name, c.device, c.fps, gate, boxes["image"].put, c.width, c.height, c.loop))
@@ -76,6 +83,13 @@ def configured_sources(cfg: Config, boxes: dict[str, Mailboxes], store: ModelSto
             )
         )
     return out
+
+
+def clip_text(runtime: Runtime, store: ModelStore, name: str, need: bool) -> ClipText | None:
+    """The CLIP text tower when the image model is CLIP-family (and built, or needed: then it must be)."""
+    if not need and not store.is_built(name):
+        return None
+    return ClipText(runtime, store.require(name)) if store.meta(name).get("kind") == "clip" else None
 
 
 def availability(sources: list[Source]) -> tuple[list[Source], list[tuple[str, str, str]]]:
@@ -124,32 +138,80 @@ class Daemon:
         dev = cfg.device
         self.runtime = Runtime(RuntimeConfig(dev.name, dev.hint, dev.cpu_threads, dev.strict, d.cache_dir / "ov-cache"))
         st = cfg.store
-        self.memory = Memory(d.data_dir, st.batch_size, st.flush_s, st.thumbnails, st.thumb_width, st.queue_size)
-        self.publisher = Publisher(bus_endpoint(cfg), cfg.bus.send_hwm, cfg.bus.queue_size, self.memory.thumb_path)
+        self.memory = Memory(
+            d.data_dir,
+            st.batch_size,
+            st.flush_s,
+            st.thumbnails,
+            st.thumb_width,
+            st.queue_size,
+            url=st.url,  # a server that is down does not stop the start: rows spool until it answers
+            bucket=st.bucket,
+            retention_days=st.retention_days,
+            retention_bytes=st.retention_bytes,
+            retention_every_s=st.retention_every_s,
+        )
+        # CURVE keys are read here (a missing key stops the start); the authenticator starts with the sockets
+        self.curve = CurveServer(d.keys_dir) if cfg.bus.curve or cfg.query.curve else None
+        bus_curve, query_curve = (self.curve if cfg.bus.curve else None), (self.curve if cfg.query.curve else None)
+        self.publisher = Publisher(
+            bus_endpoint(cfg), cfg.bus.send_hwm, cfg.bus.queue_size, self.memory.thumb_path, curve=bus_curve
+        )
         self.sinks = (self.publisher, self.memory)
         modalities = {src.modality for src in self.sources}
         self.encoders: dict[str, Encoder] = {}
+        self.text = TextEncoder(self.runtime, store.require(cfg.models.text))
+        # a CLIP-family image model brings its text tower: queries and zero-shot labels in its space
+        self.clip_text = clip_text(self.runtime, store, cfg.models.image, need="image" in modalities)
         if "image" in modalities:
-            self.encoders["image"] = ImageEncoder(self.runtime, store.require(cfg.models.image), self._fanout)
+            labeler = ZeroShot(self.clip_text, list(cfg.models.labels)) if self.clip_text else None
+            self.encoders["image"] = ImageEncoder(
+                self.runtime, store.require(cfg.models.image), self._fanout, labeler=labeler
+            )
         if "audio" in modalities:
             self.encoders["audio"] = AudioEncoder(self.runtime, store.require(cfg.models.audio), self._fanout)
-        self.text = TextEncoder(self.runtime, store.require(cfg.models.text))
         self.dispatchers = [Dispatcher(self.boxes[m], enc, m) for m, enc in self.encoders.items()]
-        self.service = Service(query_endpoint(cfg), self.memory, self.text, self.status, self.sources)
+        self.service = Service(
+            query_endpoint(cfg),
+            self.memory,
+            [self.text, *([self.clip_text] if self.clip_text else [])],  # a query is answered in each space
+            self.status,
+            self.sources,
+            image=self.encoders.get("image"),  # type: ignore[arg-type]  # ImageEncoder.encode_now
+            curve=query_curve,
+        )
+        self.service.publish = self.publisher.publish_sys  # sys.forget
         self.rates = Rates(self._counts)  # fps in/kept/dropped over the last ~10 s, for status
         self.latency_ms: deque[float] = deque(maxlen=256)  # capture → handed to sinks
         self._lock = threading.Lock()
         self.started = time.time()
+        # a pause drops the source's frames still waiting or in flight (counted as discarded)
+        self.service.on_pause = lambda name: self._boxes_of[name].cut(name)
+        self._boxes_of = {src.name: self.boxes[src.modality] for src in self.sources}
+        self._dispatcher_of = {d.name: d for d in self.dispatchers}  # by modality
+        self.latencies = Latencies({m: Histogram() for m in self.encoders})
+        self.heartbeat = Heartbeat(self.publisher.publish_sys, self.status)
+        self.metrics: MetricsServer | None = None
+        if cfg.metrics.enabled:  # last: a scrape may come at once; a busy port stops the start here
+            collector = DaemonCollector(self.status, self.latencies)
+            self.metrics = MetricsServer(cfg.metrics.host, cfg.metrics.port, collector)
+            self.metrics.start()
 
     def _fanout(self, item: Encoded) -> None:
+        if self._boxes_of[item.frame.source].stale(item.frame):  # captured before a pause: not kept
+            return
         for sink in self.sinks:
             sink.put(item)
         ms = (time.monotonic_ns() - item.frame.mono_ns) / 1e6
         with self._lock:
             self.latency_ms.append(ms)
+        self.latencies.inference[item.frame.modality].observe(item.infer_ms / 1000)
+        self.latencies.pipeline.observe(ms / 1000)
 
     def start(self) -> None:
         self.memory.start()
+        if self.curve is not None:
+            self.curve.start()  # before any bind: no client connects unchecked
         self.publisher.start()
         self.service.start()
         self.rates.start()
@@ -157,18 +219,21 @@ class Daemon:
             dispatcher.start()
         for src in self.sources:
             src.start()
-        log.info(
-            "running: sources=%s device=%s bus=%s query=%s data=%s",
-            ",".join(s.name for s in self.sources),
-            ",".join(f"{m}={e.device}" for m, e in self.encoders.items()),
-            self.publisher.endpoint,
-            self.service.endpoint,
-            self.cfg.daemon.data_dir,
+        self.heartbeat.start()
+        fields = kv(
+            sources=",".join(s.name for s in self.sources),
+            device=",".join(f"{m}:{e.device}" for m, e in self.encoders.items()),
+            bus=self.publisher.endpoint,
+            query=self.service.endpoint,
+            metrics=self.metrics.url if self.metrics else "off",
+            data=self.cfg.daemon.data_dir,
         )
+        log.info("running", extra=fields)
 
     def stop(self) -> None:
         """Stop capture, drain inference, flush sinks, close sockets."""
         t0 = time.monotonic()
+        self.heartbeat.close()
         for src in self.sources:
             src.stop()
         for dispatcher in self.dispatchers:
@@ -176,7 +241,11 @@ class Daemon:
         self.publisher.close()
         self.memory.close()
         self.service.close()
+        if self.curve is not None:
+            self.curve.stop()
         self.rates.close()
+        if self.metrics is not None:
+            self.metrics.close()
         log.info("stopped in %.2fs: %s", time.monotonic() - t0, self.summary())
         self.lock.release()
 
@@ -210,6 +279,8 @@ class Daemon:
             src.name: {
                 **src.stats(),
                 "dropped": self.boxes[src.modality].dropped[src.name],
+                "discarded": self.boxes[src.modality].discarded[src.name],
+                "rejected": self._dispatcher_of[src.modality].rejected_by.get(src.name, 0),
                 "queue": depth[src.name],
                 "fps": fps[src.name],
             }
@@ -218,16 +289,18 @@ class Daemon:
         encoders = {}
         for m, enc in self.encoders.items():
             inf = enc.latencies()
-            encoders[m] = {**enc.stats, "infer_p50_ms": percentile(inf, 50), "infer_p95_ms": percentile(inf, 95)}
+            p50, p95 = percentile(inf, 50), percentile(inf, 95)
+            encoders[m] = {**enc.stats, "model": getattr(enc, "name", m), "infer_p50_ms": p50, "infer_p95_ms": p95}
         return {
             "uptime_s": round(time.time() - self.started, 1),
             "device": {**{m: e.device for m, e in self.encoders.items()}, "text": self.text.compiled.device},
             "sources": sources,
             "mailbox_depth": depth,
             "encoders": encoders,
-            "dispatchers": {d.name: {"rejected": d.rejected} for d in self.dispatchers},
+            "dispatchers": {d.name: {"rejected": d.rejected, "errors": d.errors} for d in self.dispatchers},
             "latency_ms": {"p50": percentile(lat, 50), "p95": percentile(lat, 95)},
             "publisher": self.publisher.stats(),
             "memory": self.memory.stats(),
             "service": self.service.stats(),
+            "metrics": self.metrics.url if self.metrics else None,
         }
