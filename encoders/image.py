@@ -54,6 +54,17 @@ def unit(v: np.ndarray) -> np.ndarray:
     return out / np.float32(norm)
 
 
+def shrink(rgb: np.ndarray, size: int) -> np.ndarray:
+    """Area-average `rgb` to size×size. A large frame is first reduced by a whole factor: OpenCV's
+    INTER_AREA has a fast path only for whole factors (1080p → 224: 7.9 ms in one step, 2.7 ms in two,
+    mean |Δ| 0.3 of 255)."""
+    s = min(rgb.shape[1], rgb.shape[0]) // (2 * size)
+    if s > 1:
+        h, w = rgb.shape[0] // s * s, rgb.shape[1] // s * s
+        rgb = cv2.resize(rgb[:h, :w], (w // s, h // s), interpolation=cv2.INTER_AREA)
+    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+
+
 class ImageEncoder:
     """Classifier or CLIP image IR behind an AsyncInferQueue; both give unit float32 vectors per space."""
 
@@ -99,8 +110,7 @@ class ImageEncoder:
         check_image(frame.data)
         if self.graph_resize:
             return np.ascontiguousarray(frame.data)[np.newaxis]
-        img = cv2.resize(frame.data, (self.size, self.size), interpolation=cv2.INTER_AREA)
-        return img[np.newaxis]
+        return shrink(frame.data, self.size)[np.newaxis]
 
     def submit(self, frame: Frame) -> None:
         """Start inference for `frame`; blocks only while every request is busy (dispatcher thread)."""
