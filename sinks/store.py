@@ -261,7 +261,11 @@ class BucketStore:
                 break  # buckets come oldest first: nothing later can be among the first `limit`
             try:
                 ids = self._select(b, since, until, modality, source)
-                if ids is not None and not ids:
+                if ids is None:
+                    ids = self._row_index(b).select(None, None)
+                # ids carry their capture time: fetch vectors only for the oldest `limit`, not the bucket
+                ids = sorted(ids, key=lambda i: split_id(i)[1])[:limit]  # type: ignore[index]
+                if not ids:
                     continue
                 got = self._col(b).get(ids=ids, include=["metadatas", "embeddings"])
             except NotFoundError:
