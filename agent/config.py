@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ DEFAULT_PATH = Path(__file__).resolve().parent.parent / "configs" / "default.tom
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEVICES = ("AUTO", "NPU", "GPU", "CPU")
 HINTS = ("LATENCY", "THROUGHPUT")
+NAME = r"[A-Za-z0-9_-]+"  # a source or agent name: one part of a topic
 
 
 class ConfigError(ValueError):
@@ -101,6 +103,7 @@ class StoreCfg:
     thumb_width: int
     queue_size: int
     url: str  # "" = embedded Chroma under data_dir; "http://host:port" = a `chroma run` server
+    agent: str  # prefix of this agent's source names ("" = none)
     bucket: str  # time bucket length: 1d, 6h, 30m
     retention_days: float  # 0 = keep forever
     retention_bytes: int  # 0 = no cap
@@ -218,6 +221,10 @@ def _store(st: dict) -> None:
         _positive(st, key, "store", allow_zero=True)
     if st["url"] and not re.fullmatch(r"https?://[^/:\s]+(:\d+)?/?", st["url"]):
         raise ConfigError(f"'store.url' must be \"\" (embedded) or http://host:port, got {st['url']!r}")
+    if st["agent"] and not re.fullmatch(NAME, st["agent"]):
+        raise ConfigError(f"'store.agent' must be letters, digits, '_' or '-', got {st['agent']!r}")
+    if st["url"] and not st["agent"]:  # a shared store: another machine's screen0 must not overwrite ours
+        st["agent"] = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()) or "agent"
 
 
 def _labels(labels: list) -> tuple[str, ...]:
@@ -287,7 +294,7 @@ def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> C
         raise ConfigError(f"'microphone.silence_dbfs' must be <= 0 (dBFS), got {mic['silence_dbfs']!r}")
     names = [scr["name"], cam["name"], mic["name"]]
     for i, (section, name) in enumerate(zip(("screen", "camera", "microphone"), names, strict=True)):
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        if not re.fullmatch(NAME, name):
             raise ConfigError(f"'{section}.name' must be letters, digits, '_' or '-' (a topic part), got {name!r}")
         if name in names[:i]:
             raise ConfigError(f"'{section}.name' {name!r} is used by another source")
@@ -296,6 +303,8 @@ def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> C
     for key in ("batch_size", "flush_s", "thumb_width", "queue_size", "retention_every_s"):
         _positive(st, key, "store")
     _store(st)
+    for section in (scr, cam, mic):  # agents sharing one store (and bus) tell their sources apart by name
+        section["name"] = f"{st['agent']}.{section['name']}" if st["agent"] else section["name"]
     _check_endpoint(bus["endpoint"], "bus.endpoint", bus["curve"])
     _check_endpoint(raw["query"]["endpoint"], "query.endpoint", raw["query"]["curve"])
     data, cache, run = default_dirs()

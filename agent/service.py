@@ -176,9 +176,11 @@ class Service:
         name = opt_str(body, "source")
         if name is None:
             return list(self.sources.values())
-        if name not in self.sources:
+        # "screen0" also names "<agent>.screen0": the agent prefix is only there to tell machines apart
+        found = [s for full, s in self.sources.items() if name in (full, full.rpartition(".")[2])]
+        if not found:
             raise BadRequest(f"unknown source {name!r}; known: {', '.join(self.sources) or 'none'}")
-        return [self.sources[name]]
+        return found
 
     def pause(self, body: dict) -> dict[str, Any]:
         """Pause the sources; the reply names them, when the pause ends (null: until resumed) and their state."""

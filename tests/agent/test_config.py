@@ -1,3 +1,5 @@
+import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,7 @@ def test_defaults_load_and_user_overrides(tmp_path, monkeypatch):
         ("[microphone]\nsilence_dbfs = 3.0\n", "microphone.silence_dbfs"),
         ("[microphone]\nname = 'screen0'\n", "microphone.name"),
         ("[camera]\nname = 'cam.0'\n", "camera.name"),
+        ("[store]\nagent = 'my laptop'\n", "store.agent"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, text, key):
@@ -55,3 +58,13 @@ def test_bad_config_is_one_line_and_exit_2(tmp_path):
 def test_invalid_toml_is_reported(tmp_path):
     out = sensorium("--config", str(write(tmp_path, "[screen\n")), "run", check=False)
     assert out.returncode == 2 and "not valid TOML" in out.stderr
+
+
+def test_agents_sharing_a_store_prefix_their_source_names(tmp_path):
+    alone = config.load(write(tmp_path, ""))
+    assert (alone.store.agent, alone.screen.name) == ("", "screen0")  # embedded store: names as configured
+    shared = config.load(write(tmp_path, "[store]\nurl = 'http://127.0.0.1:8000'\n"))
+    assert shared.store.agent == re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())  # the host name by default
+    assert shared.microphone.name == f"{shared.store.agent}.mic0"
+    named = config.load(write(tmp_path, "[store]\nurl = 'http://127.0.0.1:8000'\nagent = 'desk'\n"))
+    assert (named.screen.name, named.camera.name) == ("desk.screen0", "desk.cam0")

@@ -127,7 +127,7 @@ def test_daemon_starts_with_the_server_down_and_catches_up(server: ChromaServer,
     xvfb.show(skimage.data.chelsea())
     text = (
         "[device]\nname = 'CPU'\n[screen]\nfps = 5.0\ngate_threshold = 0.0\n"
-        f"[store]\nbatch_size = 4\nflush_s = 0.2\nurl = '{server.url}'\n" + ONLY_SCREEN
+        f"[store]\nbatch_size = 4\nflush_s = 0.2\nurl = '{server.url}'\nagent = 'desk'\n" + ONLY_SCREEN
     )
     proc, cfg = start_daemon(tmp_path, text)  # nothing listens at store.url yet: the daemon runs anyway
     try:
@@ -136,11 +136,13 @@ def test_daemon_starts_with_the_server_down_and_catches_up(server: ChromaServer,
         assert st["stored"] == 0 and st["lost"] == 0 and balanced(st), st
         server.start()
         wait_until(lambda: status(cfg)["memory"]["stored"] >= st["spool_rows"] + 4, timeout=60)
-        request(config.query_endpoint(cfg), {"op": "pause"})  # nothing new comes in; the queue drains
+        assert list(status(cfg)["sources"]) == ["desk.screen0"]  # this agent's rows are its own in a shared store
+        request(config.query_endpoint(cfg), {"op": "pause", "source": "screen0"})  # the short name works too
         wait_until(lambda: status(cfg)["memory"]["queued"] == 0)
         st = status(cfg)["memory"]
         assert st["spool_rows"] == 0 and st["received"] == st["stored"] and balanced(st), st
         reader = Memory(tmp_path / "reader", 1, 0.1, False, 8, 1, url=server.url)
         assert sum(reader.count(s) for s in reader.spaces()) == st["stored"]  # every row in Chroma, once
+        assert {hit.source for hit, _ in reader.range(0, limit=1000)} == {"desk.screen0"}
     finally:
         stop_daemon(proc, tmp_path)
