@@ -188,7 +188,8 @@ def test_daemon_pause_resume_and_timed_pause_through_the_cli(xvfb, pulse, home, 
             stop_daemon(proc, tmp_path)
     print(f"resume → first capture (s): {back}; timed 2s pause of cam0 over after {ended:.2f}s")
 
-    assert "screen0" in shown and "p50 ms" in shown, shown
+    assert "screen0" in shown and "p50 ms" in shown and "spool 0 rows" in shown, shown
+    assert f"metrics {raw['metrics']}" in shown, shown  # where to scrape, as the daemon bound it
     assert raw["sources"]["screen0"]["fps"]["in"] > 0 and "queue" in raw["sources"]["cam0"], raw["sources"]
     assert out.startswith("paused screen0, cam0, mic0 until resumed"), out
     assert counters(still) == paused, (paused, counters(still))  # nothing captured while paused
