@@ -256,6 +256,8 @@ def write_config(tmp: Path, text: str, own_dirs: bool = False) -> Path:
     if own_dirs:
         run = Path(tempfile.mkdtemp(prefix="run", dir=tmp))
         text = f'[daemon]\ndata_dir = "{tmp / f"data{n}"}"\nruntime_dir = "{run}"\n' + text
+    if "[metrics]" not in text:  # any free port: never collide with a user's daemon on 9464
+        text += "\n[metrics]\nport = 0\n"
     path = tmp / f"cfg-{n}.toml"
     path.write_text(text)
     return path
