@@ -156,15 +156,19 @@ class AudioEncoder:
         """Per-chunk speech probabilities [window / chunk], fresh state and zero context per window."""
         buf = np.zeros(self.context + window.shape[0], np.float32)
         buf[self.context :] = window
-        state = np.zeros((2, 1, 128), np.float32)
         probs = np.empty(window.shape[0] // self.chunk, np.float32)
         req = self.request
+        # the request's own tensors, written in place: with 30 steps a window, wrapping inputs per step
+        # in infer({...}) cost more than a third of the time (4.5–5.1 → 2.6–3.2 ms a window here)
+        x, state = req.get_tensor("input").data, req.get_tensor("state").data
+        out, state_n = req.get_tensor("output").data, req.get_tensor("stateN").data
+        state[:] = 0
         for i in range(probs.shape[0]):
             start = i * self.chunk  # buf[start : start + context] is the previous chunk's tail
-            x = buf[np.newaxis, start : start + self.context + self.chunk]
-            req.infer({"input": x, "state": state}, share_inputs=True)
-            probs[i] = req.get_tensor("output").data[0, 0]
-            state = req.get_tensor("stateN").data.copy()
+            x[0] = buf[start : start + self.context + self.chunk]
+            req.infer()
+            probs[i] = out[0, 0]
+            state[:] = state_n
         return probs
 
     def encode(self, frame: Frame) -> tuple[Embedding, ...]:
