@@ -18,6 +18,7 @@ from tokenizers import Tokenizer
 
 from .image import unit
 from .runtime import Runtime
+from .text import tokens
 
 PROMPT = "a photo of {}"  # CLIP's zero-shot template; labels read naturally after it ("a cat", "a screen")
 
@@ -43,13 +44,9 @@ class ClipText:
 
     def encode(self, text: str) -> np.ndarray:
         """Unit-norm float32 vector of `text`."""
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError("text must be a non-empty string")
-        enc = self.tokenizer.encode(text)
-        ids = np.array([enc.ids], dtype=np.int64)
-        mask = np.array([enc.attention_mask], dtype=np.int64)
+        inputs = tokens(self.tokenizer, text)
         with self._lock:
-            self.request.infer({"input_ids": ids, "attention_mask": mask})
+            self.request.infer(inputs)
             return unit(self.request.get_tensor(self.output).data[0])
 
 

@@ -16,6 +16,14 @@ from tokenizers import Tokenizer
 from .runtime import Runtime
 
 
+def tokens(tokenizer: Tokenizer, text: str) -> dict[str, np.ndarray]:
+    """`input_ids` and `attention_mask` of `text`, 1×L int64, padded/truncated as the tokenizer is set up."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("text must be a non-empty string")
+    enc = tokenizer.encode(text)
+    return {"input_ids": np.array([enc.ids], np.int64), "attention_mask": np.array([enc.attention_mask], np.int64)}
+
+
 class TextEncoder:
     def __init__(self, runtime: Runtime, model_dir: Path) -> None:
         meta = json.loads((model_dir / "meta.json").read_text())
@@ -32,14 +40,10 @@ class TextEncoder:
 
     def encode(self, text: str) -> np.ndarray:
         """Unit-norm float32 vector of `text`."""
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError("text must be a non-empty string")
-        enc = self.tokenizer.encode(text)
-        ids = np.array([enc.ids], dtype=np.int64)
-        mask = np.array([enc.attention_mask], dtype=np.int64)
+        inputs = tokens(self.tokenizer, text)
         if self.static:
-            pad = self.max_length - ids.shape[1]
-            ids, mask = np.pad(ids, ((0, 0), (0, pad))), np.pad(mask, ((0, 0), (0, pad)))
+            pad = ((0, 0), (0, self.max_length - inputs["input_ids"].shape[1]))
+            inputs = {k: np.pad(v, pad) for k, v in inputs.items()}
         with self._lock:
-            self.request.infer({"input_ids": ids, "attention_mask": mask})
+            self.request.infer(inputs)
             return self.request.get_tensor("embedding").data[0].astype(np.float32, copy=True)
