@@ -16,11 +16,9 @@ from pathlib import Path
 from sinks.keys import ClientKeys, KeysError
 
 from . import config as config_mod
+from .args import load_config as _load
+from .args import parse_time
 from .config import Config
-
-
-def _load(args: argparse.Namespace) -> Config:
-    return config_mod.load(Path(args.config) if args.config else None)
 
 
 def client_keys(cfg: Config, curve: bool) -> ClientKeys | None:
@@ -156,7 +154,6 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from .cli import parse_time  # cli imports this module; parse_time is defined by the time this runs
 
     t = sub.add_parser("tail", help="print live messages from the bus")
     t.add_argument("prefix", nargs="?", default="", help="topic prefix, e.g. emb.image")
