@@ -103,6 +103,7 @@ class StoreCfg:
     thumb_width: int
     queue_size: int
     url: str  # "" = embedded Chroma under data_dir; "http://host:port" = a `chroma run` server
+    process: bool  # the store (Chroma client) in a child process
     agent: str  # prefix of this agent's source names ("" = none)
     bucket: str  # time bucket length: 1d, 6h, 30m
     retention_days: float  # 0 = keep forever

@@ -99,6 +99,13 @@ def format_status(st: dict) -> str:
         f"capture→sinks p50 {_num(lat['p50'])} ms, p95 {_num(lat['p95'])} ms; "
         f"published {pub['sent']} (dropped {pub['dropped']}); stored {mem['stored']} (failed {mem['failed']})",
         f"store lag {_num(mem.get('store_lag_s'))} s; spool {mem.get('spool_rows', 0)} rows "
-        f"({mem.get('spool_bytes', 0)} bytes); metrics {st.get('metrics') or 'off'}",
+        f"({mem.get('spool_bytes', 0)} bytes); {_store_process(mem)}; metrics {st.get('metrics') or 'off'}",
     ]
     return "\n".join(lines)
+
+
+def _store_process(mem: dict) -> str:
+    pid, starts = mem.get("store_process"), mem.get("store_starts", 0)
+    if pid is None and not starts:
+        return "store in the daemon"
+    return f"store process {pid or 'down'}" + (f" (started {starts}×)" if starts > 1 else "")

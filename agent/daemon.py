@@ -150,6 +150,7 @@ class Daemon:
             retention_days=st.retention_days,
             retention_bytes=st.retention_bytes,
             retention_every_s=st.retention_every_s,
+            process=st.process,
         )
         # CURVE keys are read here (a missing key stops the start); the authenticator starts with the sockets
         self.curve = CurveServer(d.keys_dir) if cfg.bus.curve or cfg.query.curve else None

@@ -49,6 +49,7 @@ MEMORY_COUNTERS = {
     "failed": ("store_failed", "Rows whose first write failed (they went to the spool)."),
     "dropped": ("store_dropped", "Rows refused because the writer queue was full."),
     "lost": ("store_lost", "Rows neither stored nor spooled."),
+    "store_starts": ("store_process_starts", "Store processes started (more than one: one died or hung)."),
 }
 MEMORY_GAUGES = {
     "queued": ("store_queue", "Rows waiting for the writer thread."),

@@ -20,7 +20,7 @@ import numpy as np
 
 from encoders.records import Embedding
 from sinks.memory import Memory
-from sinks.store import Hit
+from sinks.rows import Hit
 
 MAX_K = 1000
 MAX_TEXT = 2000

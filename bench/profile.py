@@ -28,7 +28,8 @@ WAITS = {"Condition.wait", "Event.wait", "Poller.poll", "_PollLikeSelector.selec
 ROLES = {  # a stack containing this function belongs to that thread
     "Dispatcher._run": "dispatcher (preprocess + start_async)",
     "ImageEncoder._done": "inference callback (outputs -> Embedding -> sinks.put)",
-    "Memory._run": "memory writer (Chroma + thumbnails)",
+    "Memory._run": "memory writer (thumbnails + store calls)",
+    "_Child._read": "store replies (from the Chroma process)",
     "Publisher._run": "publisher (JSON + ZMQ send)",
     "SyntheticSource._run": "synthetic source (gate + Frame)",
 }

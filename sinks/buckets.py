@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .spool import Record
+
 DURATION = re.compile(r"^(\d+)([smhd])$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 UNBOUNDED = math.inf
@@ -114,3 +116,14 @@ class BucketIndex:
     def select(self, space: str | None, since: float | None = None, until: float | None = None) -> list[Bucket]:
         """Buckets of `space` (every space if None) that overlap [since, until], oldest first."""
         return [b for b in self.all() if (space is None or b.space == space) and b.overlaps(since, until)]
+
+
+def split(rec: Record, length: int) -> list[Record]:
+    """One record per bucket the rows' ts fall in, oldest first."""
+    groups: dict[int, list[int]] = {}
+    for i, m in enumerate(rec.metas):
+        groups.setdefault(bucket_start(float(m["ts"]), length), []).append(i)
+    return [
+        Record(rec.space, [rec.ids[i] for i in idx], rec.vectors[idx], [rec.metas[i] for i in idx])
+        for _, idx in sorted(groups.items())
+    ]

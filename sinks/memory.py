@@ -23,18 +23,22 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import cv2
 import numpy as np
-from chromadb.errors import InvalidArgumentError
 
 from encoders.records import Encoded, Frame
+from encoders.resize import shrink
 
 from . import retention
 from .buckets import parse_bucket
+from .rows import Hit, Refused
 from .spool import Record, Spool
-from .store import BucketStore, Hit
+from .storeproc import RemoteStore
+
+if TYPE_CHECKING:
+    from .store import BucketStore
 
 __all__ = ["Hit", "Memory"]
 
@@ -59,8 +63,17 @@ class Memory:
         retention_bytes: int = 0,
         retention_every_s: float = 3600.0,
         retry_s: float = 0.5,
+        process: bool = False,
     ) -> None:
-        self.store = BucketStore(data_dir / "chroma", url, parse_bucket(bucket))
+        # process: the store runs in a child (sinks/storeproc.py), as in the daemon, where Chroma's writes
+        # would otherwise hold the GIL that inference callbacks need
+        self.store: BucketStore | RemoteStore
+        if process:
+            self.store = RemoteStore(data_dir / "chroma", url, parse_bucket(bucket))
+        else:
+            from .store import BucketStore  # chromadb, in this process
+
+            self.store = BucketStore(data_dir / "chroma", url, parse_bucket(bucket))
         self.spool = Spool(data_dir / "spool")
         self.thumbs_dir = data_dir / "thumbs" if thumbnails else None
         self.thumb_width = thumb_width
@@ -92,12 +105,18 @@ class Memory:
 
     # -- the daemon's side ------------------------------------------------------------------------------
 
-    @property
-    def client(self):
-        return self.store.client
-
     def start(self) -> None:
         self._thread.start()
+        if not self.store.url:  # a server's row indexes expire anyway (other agents write there too)
+            threading.Thread(target=self._warm, name="memory-warm", daemon=True).start()
+
+    def _warm(self) -> None:
+        """Open every bucket and read its ids now, newest first, so the first windowed query does not
+        (~0.4 s for Chroma's first open of a 10k-row bucket, ~35 ms for its ids: see bench/query.py)."""
+        try:
+            self.store.warm()
+        except Exception as e:  # only slower first queries
+            log.warning("could not pre-load the store's buckets: %s", e)
 
     def thumb_path(self, frame: Frame) -> str | None:
         if self.thumbs_dir is None or frame.modality != "image":
@@ -127,6 +146,9 @@ class Memory:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+        self.store.close()  # a writer still busy after that spools the rest (calls to a closed store fail fast)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
 
     # -- the writer thread ------------------------------------------------------------------------------
 
@@ -216,7 +238,7 @@ class Memory:
                 self.store.upsert(part)
                 self._count("stored", n, queued=-n)
                 return
-            except InvalidArgumentError as e:
+            except Refused as e:
                 self._count("rejected", n, queued=-n)
                 log.error("store rejected %d rows in %s: %s", n, part.space, e)
                 return
@@ -240,7 +262,7 @@ class Memory:
             try:
                 for part in self.store.split(rec):
                     self.store.upsert(part)  # idempotent: a part written before a failure is rewritten
-            except InvalidArgumentError as e:
+            except Refused as e:
                 self.spool.pop(path)
                 self._count("rejected", len(rec.ids))
                 log.error("store rejected %d spooled rows in %s: %s", len(rec.ids), rec.space, e)
@@ -267,7 +289,7 @@ class Memory:
             return None
         h, w = frame.data.shape[:2]
         scale = self.thumb_width / max(w, 1)
-        small = cv2.resize(frame.data, (self.thumb_width, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        small = shrink(frame.data, self.thumb_width, max(1, round(h * scale)))
         ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
         try:
             if not ok:
@@ -390,10 +412,18 @@ class Memory:
             "spool_rows": self.spool.rows,
             "spool_bytes": self.spool.bytes,
             "store_lag_s": lag,
-            "buckets": len(self.store.index.all()),
+            "buckets": self._known_buckets(),
+            "store_process": self.store.pid if isinstance(self.store, RemoteStore) else None,
+            "store_starts": self.store.starts if isinstance(self.store, RemoteStore) else 0,
             "thumb_errors": self.thumb_errors,
             "retention_errors": self.retention_errors,
         }
+
+    def _known_buckets(self) -> int | None:
+        try:
+            return self.store.known_buckets()
+        except Exception:  # the store process is down: status still answers
+            return None
 
     def _queue_head_ts(self) -> float | None:
         with self._q.mutex:

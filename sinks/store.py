@@ -13,46 +13,21 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import chromadb
 import numpy as np
 from chromadb.config import Settings
-from chromadb.errors import NotFoundError
+from chromadb.errors import InvalidArgumentError, NotFoundError
 
-from .buckets import Bucket, BucketIndex, bucket_start, collection_name
+from .buckets import Bucket, BucketIndex, bucket_start, collection_name, split
 from .rowindex import RowIndex, split_id
+from .rows import Hit, Refused, hit_from
 from .spool import Record
 
 log = logging.getLogger(__name__)
 SMALL = 64  # rows up to which a filtered bucket is scored here instead of by a Chroma query
-
-
-@dataclass(frozen=True)
-class Hit:
-    id: str
-    ts: float
-    source: str
-    modality: str
-    space: str
-    score: float  # cosine similarity
-    labels: list[str]
-    thumb: str | None
-
-
-def hit_from(id_: str, meta: dict, space: str, score: float) -> Hit:
-    return Hit(
-        id=id_,
-        ts=float(meta["ts"]),
-        source=str(meta["source"]),
-        modality=str(meta["modality"]),
-        space=space,
-        score=score,
-        labels=[x for x in str(meta.get("labels", "")).split("|") if x],
-        thumb=str(meta.get("thumb") or "") or None,
-    )
 
 
 def open_client(path: Path, url: str = "") -> chromadb.ClientAPI:
@@ -111,6 +86,13 @@ class BucketStore:
         self.buckets()
         return self.index.spaces()
 
+    def known_buckets(self) -> int:
+        """Buckets in the index, without touching the store (status)."""
+        return len(self.index.all())
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
     def _col(self, bucket: Bucket) -> chromadb.Collection:
         col = self._cols.get(bucket.name)
         if col is None:
@@ -135,19 +117,15 @@ class BucketStore:
         return bucket, col
 
     def split(self, rec: Record) -> list[Record]:
-        """One record per bucket the rows' ts fall in, oldest first."""
-        groups: dict[int, list[int]] = {}
-        for i, m in enumerate(rec.metas):
-            groups.setdefault(bucket_start(float(m["ts"]), self.bucket_s), []).append(i)
-        return [
-            Record(rec.space, [rec.ids[i] for i in idx], rec.vectors[idx], [rec.metas[i] for i in idx])
-            for _, idx in sorted(groups.items())
-        ]
+        return split(rec, self.bucket_s)
 
     def upsert(self, rec: Record) -> None:
         """Write rows of one bucket (from split); raises if the store refuses."""
         bucket, col = self._create(rec.space, bucket_start(float(rec.metas[0]["ts"]), self.bucket_s))
-        col.upsert(ids=rec.ids, embeddings=rec.vectors, metadatas=rec.metas)
+        try:
+            col.upsert(ids=rec.ids, embeddings=rec.vectors, metadatas=rec.metas)
+        except InvalidArgumentError as e:  # bad data: the caller must not retry it
+            raise Refused(str(e)) from e
         for m in rec.metas:
             self._modality.setdefault(str(m["source"]), str(m["modality"]))
         with self._rows_lock:  # after the write: a concurrent first read of the ids either sees it or we add it
@@ -164,6 +142,22 @@ class BucketStore:
                 cached = (time.monotonic(), RowIndex(self._col(b).get(include=[])["ids"]))
                 self._rows[b.name] = cached
             return cached[1]
+
+    def warm(self, space: str | None = None) -> int:
+        """Read every bucket's ids, newest first; returns the buckets read. For a background thread at start:
+        a windowed search that first touches a bucket pays this read (~35 ms per 10k rows, plus ~0.4 s per
+        10k rows for Chroma's own first open of the collection after a restart), which is what made the
+        p95 of random windows grow with memory."""
+        n = 0
+        for b in reversed(self.buckets(space)):
+            try:
+                self._col(b).count()  # Chroma's first open, outside _rows_lock, which upsert and searches wait on
+                self._row_index(b)
+            except NotFoundError:  # dropped meanwhile
+                self._forget_col(b)
+                continue
+            n += 1
+        return n
 
     def _select(
         self, b: Bucket, since: float | None, until: float | None, modality: str | None, source: str | None

@@ -86,6 +86,30 @@ def test_a_window_with_many_rows_is_searched_exactly(tmp_path):
     assert mem.count("t/4", since=since, until=until) == 150
 
 
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [(-100, 100), (-200, 1500), (-2000, -1000), (-3000, 3000)],
+    ids=["few-rows-both-buckets", "few-and-many-rows", "many-rows-one-bucket", "every-row"],
+)
+def test_windowed_search_equals_brute_force_over_the_window(tmp_path, since, until):
+    """Rows scored here (<= SMALL), Chroma restricted to the window's ids, and their merge across buckets give
+    the exact top-k of the window, whether the row indexes are read on first use or up front (warm)."""
+    mem = memory(tmp_path, thumbnails=False)
+    rng = np.random.default_rng(2)
+    rows = [at(MIDNIGHT + 10 * (i - 300), i, vec=rng.standard_normal(4)) for i in range(600)]  # 300 a day
+    mem.write(rows)
+    q = unit(rng.standard_normal(4))
+    since, until = MIDNIGHT + since, MIDNIGHT + until
+    inside = [r for r in rows if since <= r.frame.ts_ns / 1e9 <= until]
+    exact = sorted(inside, key=lambda r: -float(r.embeddings[0].vector @ q))[:10]
+    reopened = memory(tmp_path, thumbnails=False)
+    assert reopened.store.warm("t/4") == 2
+    for m in (mem, reopened):
+        hits = m.search("t/4", q, k=10, since=since, until=until)
+        assert [h.id for h in hits] == [r.frame.id for r in exact]
+        assert np.allclose([h.score for h in hits], [float(r.embeddings[0].vector @ q) for r in exact], atol=1e-3)
+
+
 def test_time_modality_and_source_filters(tmp_path):
     mem = memory(tmp_path)
     mem.start()

@@ -1,0 +1,280 @@
+"""The bucket store in a child process, so that Chroma's writes do not stall the daemon.
+
+Chroma 1.5's embedded upsert holds the GIL for its whole call, ~36 ms per 32 rows of 1280-d: py-spy on a
+saturated daemon found 77 % of the samples holding the GIL in `RustBindingsAPI._upsert`, while inference
+callbacks and the dispatcher waited and the model idled. Here the child owns the `BucketStore` (embedded
+or a server's client) and the daemon calls it over a private socketpair: pickled (id, method, args) in,
+(id, ok, result) out. Calls from several threads are in flight at once (the child runs each on a small
+pool), so a query does not wait behind a write. The daemon then needs neither chromadb nor its memory.
+
+If the child dies or hangs, pending and new calls raise `StoreDown` (a ConnectionError: the writer spools,
+as for an unreachable server) and the next call starts a new child. The child ignores SIGINT/SIGTERM and
+exits when the daemon closes its end (or dies): a Ctrl-C or `systemctl stop` reaches the whole process
+group, and the daemon's final flush still needs its store.
+
+    python -m sinks.storeproc FD SPEC_JSON     (started by RemoteStore, not by hand)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .buckets import Bucket, split
+from .rows import Hit
+from .spool import Record
+
+log = logging.getLogger(__name__)
+CALLS = frozenset({"buckets", "spaces", "known_buckets", "upsert", "search", "range", "vectors", "count"})
+CALLS |= {"bucket_count", "drop", "trim", "warm"}
+
+
+class StoreDown(ConnectionError):
+    """The store process exited, hung or could not be started."""
+
+
+class StoreError(RuntimeError):
+    """An error of the store's own libraries, carried as text (the daemon does not import them)."""
+
+
+class _Child:
+    """One running store process and the calls in flight to it."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        ours, theirs = socket.socketpair()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sinks.storeproc", str(theirs.fileno()), json.dumps(spec)],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+        )
+        theirs.close()
+        self.sock = ours
+        self.conn = Connection(os.dup(ours.fileno()))
+        self.pending: dict[int, Future] = {}
+        self.lock = threading.Lock()  # pending, next id and the send side of conn
+        self.next_id = 0
+        self.alive = True
+        threading.Thread(target=self._read, name="store-reader", daemon=True).start()
+
+    def call(self, method: str, args: tuple) -> Future:
+        fut: Future = Future()
+        with self.lock:
+            if not self.alive:
+                raise StoreDown(f"store process exited (rc {self.proc.poll()})")
+            self.next_id += 1
+            self.pending[self.next_id] = fut
+            try:
+                self.conn.send((self.next_id, method, args))
+            except (OSError, ValueError) as e:
+                del self.pending[self.next_id]
+                raise StoreDown(f"store process unreachable: {e}") from e
+        return fut
+
+    def _read(self) -> None:
+        while True:
+            try:
+                cid, ok, value = self.conn.recv()
+            except (EOFError, OSError):
+                break
+            with self.lock:
+                fut = self.pending.pop(cid, None)
+            if fut is None:
+                continue
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+        with self.lock:
+            self.alive = False
+            pending, self.pending = self.pending, {}
+        rc = self.proc.wait()
+        self.conn.close()
+        self.sock.close()
+        for fut in pending.values():
+            fut.set_exception(StoreDown(f"store process exited (rc {rc})"))
+
+    def stop(self, timeout: float) -> None:
+        """Let the child finish what it has, then exit; kill it if it does not."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)  # the child reads EOF; replies can still come back
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+class RemoteStore:
+    """`BucketStore`'s methods, run in a child process started on first use and restarted after a death."""
+
+    def __init__(self, path: Path, url: str, bucket_s: int, index_ttl_s: float = 10.0, timeout_s: float = 120.0):
+        self.spec = {"path": str(path), "url": url, "bucket_s": bucket_s, "index_ttl_s": index_ttl_s}
+        self.url = url
+        self.bucket_s = bucket_s
+        self.timeout_s = timeout_s
+        self.starts = 0  # child processes started (more than 1: it died or hung and was replaced)
+        self._lock = threading.Lock()
+        self._child: _Child | None = None
+        self._closed = False
+        self._running()  # chromadb takes ~1 s to import: start now, not on the first write
+
+    def _running(self) -> _Child:
+        with self._lock:
+            if self._closed:
+                raise StoreDown("store closed")
+            if self._child is None or not self._child.alive:
+                self._child = _Child(self.spec)
+                self.starts += 1
+            return self._child
+
+    def _call(self, method: str, *args: Any) -> Any:
+        child = self._running()
+        fut = child.call(method, args)
+        try:
+            return fut.result(self.timeout_s)
+        except FutureTimeout:
+            log.error("store process did not answer %s in %.0f s; restarting it", method, self.timeout_s)
+            child.kill()
+            raise StoreDown(f"store process hung in {method}") from None
+
+    @property
+    def pid(self) -> int | None:
+        child = self._child
+        return child.proc.pid if child is not None and child.alive else None
+
+    def close(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            self._closed = True
+            child, self._child = self._child, None
+        if child is not None:
+            child.stop(timeout)
+
+    def split(self, rec: Record) -> list[Record]:
+        return split(rec, self.bucket_s)
+
+    def upsert(self, rec: Record) -> None:
+        self._call("upsert", rec)
+
+    def buckets(self, space: str | None = None, since: float | None = None, until: float | None = None) -> list[Bucket]:
+        return self._call("buckets", space, since, until)
+
+    def spaces(self) -> list[str]:
+        return self._call("spaces")
+
+    def known_buckets(self) -> int:
+        return self._call("known_buckets")
+
+    def search(
+        self,
+        space: str,
+        vector: np.ndarray,
+        k: int,
+        since: float | None = None,
+        until: float | None = None,
+        modality: str | None = None,
+        source: str | None = None,
+    ) -> list[Hit]:
+        return self._call("search", space, vector, k, since, until, modality, source)
+
+    def range(
+        self,
+        since: float | None,
+        until: float | None = None,
+        modality: str | None = None,
+        source: str | None = None,
+        limit: int = 1000,
+    ) -> list[tuple[Hit, np.ndarray]]:
+        return self._call("range", since, until, modality, source, limit)
+
+    def vectors(self, id_: str) -> dict[str, np.ndarray]:
+        return self._call("vectors", id_)
+
+    def count(self, space: str | None = None, since: float | None = None, until: float | None = None) -> int:
+        return self._call("count", space, since, until)
+
+    def bucket_count(self, bucket: Bucket) -> int:
+        return self._call("bucket_count", bucket)
+
+    def drop(self, bucket: Bucket) -> int:
+        return self._call("drop", bucket)
+
+    def trim(self, bucket: Bucket, since: float | None, until: float | None) -> int:
+        return self._call("trim", bucket, since, until)
+
+    def warm(self, space: str | None = None) -> int:
+        return self._call("warm", space)
+
+
+def portable(e: Exception) -> Exception:
+    """`e` if the daemon can unpickle it without importing the store's libraries, else its text."""
+    if type(e).__module__.split(".")[0] in ("builtins", "sinks"):
+        try:
+            pickle.loads(pickle.dumps(e))
+            return e
+        except Exception:
+            pass
+    return StoreError(f"{type(e).__name__}: {e}")
+
+
+def serve(conn: Connection, store: Any, workers: int = 4) -> None:
+    """Answer calls until the daemon closes its end, then finish the ones running."""
+    send_lock = threading.Lock()
+
+    def run(cid: int, method: str, args: tuple) -> None:
+        try:
+            if method not in CALLS:
+                raise ValueError(f"unknown store call {method!r}")
+            reply = (cid, True, getattr(store, method)(*args))
+        except Exception as e:
+            reply = (cid, False, portable(e))
+        with send_lock:
+            try:
+                conn.send(reply)
+            except (OSError, ValueError):  # the daemon is gone; nobody waits for this
+                pass
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="store-call") as pool:
+        while True:
+            try:
+                cid, method, args = conn.recv()
+            except (EOFError, OSError):
+                break
+            pool.submit(run, cid, method, args)
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(level=logging.WARNING, format="level=%(levelname)s logger=%(name)s msg=%(message)r")
+    from .store import BucketStore  # chromadb: only in this process
+
+    fd, spec = int(argv[0]), json.loads(argv[1])
+    store = BucketStore(Path(spec["path"]), spec["url"], int(spec["bucket_s"]), float(spec["index_ttl_s"]))
+    try:
+        serve(Connection(fd), store)
+    finally:
+        store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
