@@ -87,6 +87,9 @@ def test_slow_subscriber_never_stalls_the_publisher_and_sees_gaps(tmp_path):
     assert pub.stats()["sent"] >= n, pub.stats()  # the publisher thread kept sending; ZMQ dropped for the peer
     while (msg := sub.recv(timeout=0.5)) is not None:
         received.append(msg)
+    pub.put(encoded(n, dim=256))  # a gap shows at the next message: make sure one comes after the drops
+    while (msg := sub.recv(timeout=2)) is not None:
+        received.append(msg)
     pub.close()
     sub.close()
     assert sub.gaps > 0 and len(received) < n
