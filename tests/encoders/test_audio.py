@@ -1,7 +1,8 @@
 """The audio encoder on real sounds: espeak-ng speech, a 440 Hz tone and white noise, generated here.
 
-Speech probabilities must match silero-vad's own ONNX reference; labels and ConSE vectors must point
-text queries at the right sounds. Models come from conftest's `model_cache`.
+Speech probabilities must match silero-vad's own ONNX reference, the in-graph log-mel descriptor and
+flatness librosa's spectrogram in float64; labels and ConSE vectors must point text queries at the right
+sounds. Models come from conftest's `model_cache`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from agent.standins import noise, speech, tone
-from encoders.audio import AudioEncoder
+from encoders.audio import AudioEncoder, label_scores
 from encoders.image import BadFrame
 from encoders.modelstore import ModelStore
 from encoders.records import Encoded, Frame
@@ -89,10 +90,28 @@ def test_speech_probabilities_match_silero_reference(runtime, model_dir, speech_
     for window in speech_windows:
         ref.reset_states()  # the encoder starts every window afresh: zero state, zero context
         want = np.array([float(ref(torch.from_numpy(c), RATE)) for c in window.reshape(-1, 512)])
-        got = enc.speech_probs(window)
+        got = enc.infer(window)["probs"]
         assert got.shape == (30,) and want.max() > 0.9
         worst = max(worst, float(np.abs(got - want).max()))
     assert worst < 1e-3, worst
+
+
+def test_window_ir_equals_the_step_loop(runtime, model_dir, speech_windows) -> None:
+    """The window IR's graph surgery computes what 30 steps of silero's step model compute."""
+    import openvino as ov
+
+    from encoders.build.silero_vad import onnx_path
+
+    enc = AudioEncoder(runtime, model_dir, lambda r: None)
+    req = ov.Core().compile_model(ov.convert_model(onnx_path()), "CPU").create_infer_request()
+    for window in [*speech_windows, noise(0.96, RATE), np.zeros(15360, np.float32)]:
+        padded = np.r_[np.zeros(64, np.float32), window]
+        state, want = np.zeros((2, 1, 128), np.float32), []
+        for i in range(30):
+            out = req.infer({"input": padded[None, i * 512 : i * 512 + 576], "state": state})
+            want.append(float(out["output"][0, 0]))
+            state = out["stateN"]
+        np.testing.assert_allclose(enc.infer(window)["probs"], want, rtol=0, atol=1e-5)
 
 
 def test_top_labels(encoded, runtime, model_dir, speech_windows) -> None:
@@ -133,20 +152,53 @@ def test_vectors_are_unit_float32_in_both_spaces(encoded) -> None:
             assert e.frame_id == item.frame.id and e.modality == "audio"
 
 
-def test_logmel_descriptor_ignores_gain_and_matches_librosa(runtime, model_dir, sounds) -> None:
+def reference(x: np.ndarray) -> tuple[np.ndarray, float]:
+    """(descriptor, flatness) from librosa's spectrogram and mel bank in float64, as encoders.audio defined them."""
     import librosa
 
+    power = np.abs(librosa.stft(x.astype(np.float64), n_fft=512, hop_length=160, win_length=400, center=False)) ** 2
+    mel = librosa.feature.melspectrogram(S=power, sr=RATE, n_fft=512, n_mels=64, fmin=125.0, fmax=7500.0)
+    logmel = np.log(np.maximum(mel, mel.max() * 1e-8))  # [n_mels, frames]
+    mean = logmel.mean(1)
+    vec = np.concatenate([mean - mean.mean(), logmel.std(1)])
+    freqs = librosa.fft_frequencies(sr=RATE, n_fft=512)
+    band = power[(freqs >= 125.0) & (freqs <= 7500.0)] + 1e-12
+    flat = np.exp(np.log(band).mean(0)) / band.mean(0)  # per frame
+    energy = band.sum(0)
+    return vec / np.linalg.norm(vec), float((flat * energy).sum() / energy.sum())
+
+
+def test_logmel_descriptor_ignores_gain_and_matches_librosa(runtime, model_dir, sounds) -> None:
     enc = AudioEncoder(runtime, model_dir, lambda r: None)
-    loud, _ = enc.frontend.describe(sounds["speech"])
-    quiet, _ = enc.frontend.describe(sounds["speech"] * np.float32(0.05))
-    other, _ = enc.frontend.describe(sounds["noise"])
+    loud = enc.infer(sounds["speech"])["descriptor"]
+    quiet = enc.infer(sounds["speech"] * np.float32(0.05))["descriptor"]
+    other = enc.infer(sounds["noise"])["descriptor"]
     assert float(loud @ quiet) > 0.999 and float(loud @ other) < 0.9
-    ref = librosa.feature.melspectrogram(
-        y=sounds["speech"], sr=RATE, n_fft=512, win_length=400, hop_length=160, center=False,
-        n_mels=64, fmin=125.0, fmax=7500.0,
-    )  # fmt: skip
-    got = enc.frontend.logmel(enc.frontend.power(sounds["speech"]))
-    assert np.abs(got - np.log(np.maximum(ref.T, ref.max() * 1e-8))).max() < 1e-3
+    assert np.abs(loud - reference(sounds["speech"])[0]).max() < 1e-4
+
+
+def test_ir_descriptor_and_flatness_match_the_float64_reference(runtime, model_dir, speech_windows) -> None:
+    """float32 in the graph vs float64: descriptors to 1e-4, flatness close enough not to move label scores."""
+    enc = AudioEncoder(runtime, model_dir, lambda r: None)
+    t = np.arange(15360) / RATE
+    windows = {
+        **{f"speech{i}": w for i, w in enumerate(speech_windows)},
+        "quiet speech": speech_windows[1] * np.float32(1e-3),
+        "tone": tone(0.96, 440.0, RATE),
+        "chord": sum(0.2 * np.sin(2 * np.pi * f * t) for f in (261.6, 329.6, 392.0)).astype(np.float32),
+        "harmonics": sum(0.3 / k * np.sin(2 * np.pi * 220 * k * t) for k in range(1, 10)).astype(np.float32),
+        "white noise": noise(0.96, RATE),
+        "brown noise": (np.cumsum(noise(0.96, RATE)) * 0.01).astype(np.float32),
+        "tone after silence": np.r_[np.zeros(7680, np.float32), tone(0.48, 1000.0, RATE)],
+    }
+    for name, window in windows.items():
+        out = enc.infer(window)
+        want, flat = reference(window)
+        assert np.abs(out["descriptor"] - want).max() < 1e-4, name
+        got = float(out["flatness"])
+        assert flat < 1e-4 or abs(got - flat) < 1e-2 * flat, (name, got, flat)  # below 1e-4 only the log matters
+        for prob in (0.0, 0.5):  # speech probability 0: flatness decides everything
+            assert np.abs(label_scores(prob, got) - label_scores(prob, flat)).max() < 1e-4, (name, got, flat)
 
 
 @pytest.mark.parametrize(
