@@ -22,7 +22,7 @@ from agent.gate import ChangeGate
 from agent.sources.base import CaptureThread
 from encoders.records import Frame
 
-from .common import percentile, write_config
+from .common import cpu_seconds, percentile, write_config
 
 AUDIO_RATE = 16000
 
@@ -135,7 +135,7 @@ class Rate:
     frames_per_s: float  # frames encoded and handed to the sinks
     published_per_s: float  # bus messages (one per space per frame)
     stored_per_s: float  # Chroma rows written
-    cpu_pct: float  # this process, % of one core
+    cpu_pct: float  # this process and its store process, % of one core
     dropped: int  # frames replaced in the mailboxes (the sources outran the model: saturated)
     mem_dropped: int  # frames the memory writer refused (queue full)
     infer_p50_ms: float | None
@@ -149,11 +149,12 @@ def measure(daemon: Any, modality: str, warmup: float, seconds: float) -> Rate:
     time.sleep(warmup)
     c0, p0, s0 = enc.stats["completed"], daemon.publisher.sent, daemon.memory.stored
     d0, m0, deliv0 = sum(boxes.dropped.values()), daemon.memory.dropped, dict(boxes.delivered)
-    t0, cpu0 = time.monotonic(), os.times()
+    store = [p for p in [getattr(daemon.memory.store, "pid", None)] if p]  # the Chroma process, if any
+    t0, cpu0, st0 = time.monotonic(), os.times(), cpu_seconds(store)
     time.sleep(seconds)
-    dt, cpu1 = time.monotonic() - t0, os.times()
+    dt, cpu1, st1 = time.monotonic() - t0, os.times(), cpu_seconds(store)
     c1, p1, s1 = enc.stats["completed"], daemon.publisher.sent, daemon.memory.stored
-    cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / dt * 100.0
+    cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system + st1 - st0) / dt * 100.0
     return Rate(
         frames_per_s=(c1 - c0) / dt,
         published_per_s=(p1 - p0) / dt,

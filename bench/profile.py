@@ -25,6 +25,7 @@ from .harness import device_config, measure, running_daemon
 # Leaves that are a thread waiting, which py-spy's idle detection does not always drop. start_async is
 # mostly the dispatcher blocked on a busy device (the intended backpressure), not work.
 WAITS = {"Condition.wait", "Event.wait", "Poller.poll", "_PollLikeSelector.select", "AsyncInferQueue.start_async"}
+WAITS |= {"Connection._recv", "_worker"}  # the store's reply reader and idle pool workers, blocked in a read
 ROLES = {  # a stack containing this function belongs to that thread
     "Dispatcher._run": "dispatcher (preprocess + start_async)",
     "ImageEncoder._done": "inference callback (outputs -> Embedding -> sinks.put)",
