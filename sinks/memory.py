@@ -144,8 +144,12 @@ class Memory:
     def close(self) -> None:
         """Write what is queued (to the store, else the spool), then stop the writer."""
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        idle_until = time.monotonic() + 5
+        while self._thread.is_alive() and time.monotonic() < idle_until:  # wait while it makes progress
+            before = self.stored
+            self._thread.join(timeout=1)
+            if self.stored > before:
+                idle_until = time.monotonic() + 5
         self.store.close()  # a writer still busy after that spools the rest (calls to a closed store fail fast)
         if self._thread.is_alive():
             self._thread.join(timeout=10)
