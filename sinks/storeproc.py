@@ -90,6 +90,10 @@ class _Child:
                 cid, ok, value = self.conn.recv()
             except (EOFError, OSError):
                 break
+            except Exception:  # a reply this side cannot unpickle: the channel is no longer trustworthy
+                log.exception("unreadable reply from the store process; restarting it")
+                self.proc.kill()
+                break
             with self.lock:
                 fut = self.pending.pop(cid, None)
             if fut is None:
@@ -146,12 +150,16 @@ class RemoteStore:
                 self.starts += 1
             return self._child
 
-    def _call(self, method: str, *args: Any) -> Any:
+    def _call(self, method: str, *args: Any, wait: float | None = None) -> Any:
+        """`method` in the child. `wait`: a quick question (status) that gives up after that many seconds
+        without declaring the store hung; otherwise no answer within timeout_s replaces the child."""
         child = self._running()
         fut = child.call(method, args)
         try:
-            return fut.result(self.timeout_s)
+            return fut.result(wait or self.timeout_s)
         except FutureTimeout:
+            if wait is not None:
+                raise StoreDown(f"store process busy: no answer to {method} in {wait:g} s") from None
             log.error("store process did not answer %s in %.0f s; restarting it", method, self.timeout_s)
             child.kill()
             raise StoreDown(f"store process hung in {method}") from None
@@ -181,7 +189,7 @@ class RemoteStore:
         return self._call("spaces")
 
     def known_buckets(self) -> int:
-        return self._call("known_buckets")
+        return self._call("known_buckets", wait=1.0)  # for status, which must answer while the store is stuck
 
     def search(
         self,
