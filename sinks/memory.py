@@ -412,13 +412,14 @@ class Memory:
             }
         oldest = [t for t in (self._queue_head_ts(), self._inflight_ts, self.spool.oldest_ts) if t is not None]
         lag = round(max(0.0, time.time() - min(oldest)), 3) if oldest else 0.0
+        remote = self.store if isinstance(self.store, RemoteStore) else None
         return counts | {
             "spool_rows": self.spool.rows,
             "spool_bytes": self.spool.bytes,
             "store_lag_s": lag,
             "buckets": self._known_buckets(),
-            "store_process": self.store.pid if isinstance(self.store, RemoteStore) else None,
-            "store_starts": self.store.starts if isinstance(self.store, RemoteStore) else 0,
+            "store_process": remote.pid if remote else None,
+            "store_starts": remote.starts if remote else 0,
             "thumb_errors": self.thumb_errors,
             "retention_errors": self.retention_errors,
         }

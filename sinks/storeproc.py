@@ -26,21 +26,18 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from .buckets import Bucket, split
-from .rows import Hit
+from .buckets import split
 from .spool import Record
 
 log = logging.getLogger(__name__)
-CALLS = frozenset({"buckets", "spaces", "known_buckets", "upsert", "search", "range", "vectors", "count"})
-CALLS |= {"bucket_count", "drop", "trim", "warm"}
+CALLS: set[str] = set()  # the BucketStore methods the child answers: RemoteStore's forwards (_forward)
 
 
 class StoreDown(ConnectionError):
@@ -70,7 +67,7 @@ class _Child:
         self.alive = True
         threading.Thread(target=self._read, name="store-reader", daemon=True).start()
 
-    def call(self, method: str, args: tuple) -> Future:
+    def call(self, method: str, args: tuple, kwargs: dict) -> Future:
         fut: Future = Future()
         with self.lock:
             if not self.alive:
@@ -78,7 +75,7 @@ class _Child:
             self.next_id += 1
             self.pending[self.next_id] = fut
             try:
-                self.conn.send((self.next_id, method, args))
+                self.conn.send((self.next_id, method, args, kwargs))
             except (OSError, ValueError) as e:
                 del self.pending[self.next_id]
                 raise StoreDown(f"store process unreachable: {e}") from e
@@ -127,6 +124,17 @@ class _Child:
         self.proc.wait()
 
 
+def _forward(name: str, wait: float | None = None) -> Callable[..., Any]:
+    """A RemoteStore method that runs `BucketStore.<name>` in the child with the same arguments."""
+    CALLS.add(name)
+
+    def method(self: RemoteStore, *args: Any, **kwargs: Any) -> Any:
+        return self._call(name, args, kwargs, wait=wait)
+
+    method.__name__ = name
+    return method
+
+
 class RemoteStore:
     """`BucketStore`'s methods, run in a child process started on first use and restarted after a death."""
 
@@ -150,11 +158,11 @@ class RemoteStore:
                 self.starts += 1
             return self._child
 
-    def _call(self, method: str, *args: Any, wait: float | None = None) -> Any:
+    def _call(self, method: str, args: tuple, kwargs: dict, wait: float | None = None) -> Any:
         """`method` in the child. `wait`: a quick question (status) that gives up after that many seconds
         without declaring the store hung; otherwise no answer within timeout_s replaces the child."""
         child = self._running()
-        fut = child.call(method, args)
+        fut = child.call(method, args, kwargs)
         try:
             return fut.result(wait or self.timeout_s)
         except FutureTimeout:
@@ -179,57 +187,19 @@ class RemoteStore:
     def split(self, rec: Record) -> list[Record]:
         return split(rec, self.bucket_s)
 
-    def upsert(self, rec: Record) -> None:
-        self._call("upsert", rec)
-
-    def buckets(self, space: str | None = None, since: float | None = None, until: float | None = None) -> list[Bucket]:
-        return self._call("buckets", space, since, until)
-
-    def spaces(self) -> list[str]:
-        return self._call("spaces")
-
-    def known_buckets(self) -> int:
-        return self._call("known_buckets", wait=1.0)  # for status, which must answer while the store is stuck
-
-    def search(
-        self,
-        space: str,
-        vector: np.ndarray,
-        k: int,
-        since: float | None = None,
-        until: float | None = None,
-        modality: str | None = None,
-        source: str | None = None,
-    ) -> list[Hit]:
-        return self._call("search", space, vector, k, since, until, modality, source)
-
-    def range(
-        self,
-        since: float | None,
-        until: float | None = None,
-        modality: str | None = None,
-        source: str | None = None,
-        limit: int = 1000,
-    ) -> list[tuple[Hit, np.ndarray]]:
-        return self._call("range", since, until, modality, source, limit)
-
-    def vectors(self, id_: str) -> dict[str, np.ndarray]:
-        return self._call("vectors", id_)
-
-    def count(self, space: str | None = None, since: float | None = None, until: float | None = None) -> int:
-        return self._call("count", space, since, until)
-
-    def bucket_count(self, bucket: Bucket) -> int:
-        return self._call("bucket_count", bucket)
-
-    def drop(self, bucket: Bucket) -> int:
-        return self._call("drop", bucket)
-
-    def trim(self, bucket: Bucket, since: float | None, until: float | None) -> int:
-        return self._call("trim", bucket, since, until)
-
-    def warm(self, space: str | None = None) -> int:
-        return self._call("warm", space)
+    # BucketStore's methods, same arguments, run in the child
+    upsert = _forward("upsert")
+    buckets = _forward("buckets")
+    spaces = _forward("spaces")
+    known_buckets = _forward("known_buckets", wait=1.0)  # for status, which must answer while the store is stuck
+    search = _forward("search")
+    range = _forward("range")
+    vectors = _forward("vectors")
+    count = _forward("count")
+    bucket_count = _forward("bucket_count")
+    drop = _forward("drop")
+    trim = _forward("trim")
+    warm = _forward("warm")
 
 
 def portable(e: Exception) -> Exception:
@@ -247,11 +217,11 @@ def serve(conn: Connection, store: Any, workers: int = 4) -> None:
     """Answer calls until the daemon closes its end, then finish the ones running."""
     send_lock = threading.Lock()
 
-    def run(cid: int, method: str, args: tuple) -> None:
+    def run(cid: int, method: str, args: tuple, kwargs: dict) -> None:
         try:
             if method not in CALLS:
                 raise ValueError(f"unknown store call {method!r}")
-            reply = (cid, True, getattr(store, method)(*args))
+            reply = (cid, True, getattr(store, method)(*args, **kwargs))
         except Exception as e:
             reply = (cid, False, portable(e))
         with send_lock:
@@ -263,10 +233,10 @@ def serve(conn: Connection, store: Any, workers: int = 4) -> None:
     with ThreadPoolExecutor(workers, thread_name_prefix="store-call") as pool:
         while True:
             try:
-                cid, method, args = conn.recv()
+                cid, method, args, kwargs = conn.recv()
             except (EOFError, OSError):
                 break
-            pool.submit(run, cid, method, args)
+            pool.submit(run, cid, method, args, kwargs)
 
 
 def main(argv: list[str]) -> int:
