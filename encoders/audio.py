@@ -127,19 +127,7 @@ class AudioEncoder:
         vectors = {"embedding": descriptor, "conse": unit(scores @ self.label_emb)}
         extra = {"speech_prob": f"{speech:.4f}", "flatness": f"{flatness:.3g}"}
         return tuple(
-            Embedding(
-                frame_id=frame.id,
-                source=frame.source,
-                modality=frame.modality,
-                space=space,
-                vector=vectors[out],
-                ts_ns=frame.ts_ns,
-                mono_ns=frame.mono_ns,
-                labels=labels,
-                scores=rounded,
-                extra=dict(extra),
-            )
-            for out, space in self.spaces.items()
+            Embedding.of(frame, space, vectors[out], labels, rounded, extra) for out, space in self.spaces.items()
         )
 
     def submit(self, frame: Frame) -> None:

@@ -132,20 +132,7 @@ class ImageEncoder:
     def embeddings(self, frame: Frame, get: Callable[[str], np.ndarray]) -> tuple[Embedding, ...]:
         """One Embedding per space from one inference's outputs (copied: requests are reused)."""
         labels, scores = self.label(get)
-        return tuple(
-            Embedding(
-                frame_id=frame.id,
-                source=frame.source,
-                modality=frame.modality,
-                space=space,
-                vector=unit(get(out)),
-                ts_ns=frame.ts_ns,
-                mono_ns=frame.mono_ns,
-                labels=labels,
-                scores=scores,
-            )
-            for out, space in self.spaces.items()
-        )
+        return tuple(Embedding.of(frame, space, unit(get(out)), labels, scores) for out, space in self.spaces.items())
 
     def _done(self, request: ov.InferRequest, userdata: tuple[Frame, float]) -> None:
         frame, t0 = userdata

@@ -46,6 +46,22 @@ class Embedding:
     def dim(self) -> int:
         return int(self.vector.shape[0])
 
+    @classmethod
+    def of(
+        cls,
+        frame: Frame,
+        space: str,
+        vector: np.ndarray,
+        labels: tuple[str, ...] = (),
+        scores: tuple[float, ...] = (),
+        extra: dict[str, str] | None = None,
+    ) -> Embedding:
+        """The vector of `frame` in `space`, carrying the frame's id, source and capture times."""
+        return cls(
+            frame.id, frame.source, frame.modality, space, vector, frame.ts_ns, frame.mono_ns, labels, scores,
+            dict(extra or {}),
+        )  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Encoded:
