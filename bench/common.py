@@ -325,16 +325,11 @@ def xvfb(tmp: Path):
         display.start()
     except (MissingTool, RuntimeError) as e:
         raise BenchError(str(e)) from None
-    old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = display.name
     try:
-        yield display
+        with environ({"DISPLAY": display.name}):
+            yield display
     finally:
         display.close()
-        if old is None:
-            os.environ.pop("DISPLAY", None)
-        else:
-            os.environ["DISPLAY"] = old
 
 
 @contextmanager
@@ -347,12 +342,21 @@ def pulse(tmp: Path):
         server.start()
     except (MissingTool, RuntimeError) as e:
         raise BenchError(str(e)) from None
-    old = {k: os.environ.get(k) for k in server.env()}
-    os.environ.update(server.env())
     try:
-        yield server
+        with environ(server.env()):
+            yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def environ(env: dict[str, str]):
+    """These environment variables set for this process and its children, restored afterwards."""
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)
