@@ -149,7 +149,8 @@ def measure(daemon: Any, modality: str, warmup: float, seconds: float) -> Rate:
     time.sleep(warmup)
     c0, p0, s0 = enc.stats["completed"], daemon.publisher.sent, daemon.memory.stored
     d0, m0, deliv0 = sum(boxes.dropped.values()), daemon.memory.dropped, dict(boxes.delivered)
-    store = [p for p in [getattr(daemon.memory.store, "pid", None)] if p]  # the Chroma process, if any
+    pid = getattr(daemon.memory.store, "pid", None)  # the Chroma process, if the store runs in one
+    store = [pid] if pid else []
     t0, cpu0, st0 = time.monotonic(), os.times(), cpu_seconds(store)
     time.sleep(seconds)
     dt, cpu1, st1 = time.monotonic() - t0, os.times(), cpu_seconds(store)
