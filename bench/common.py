@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,38 +316,36 @@ class DaemonProc:
                 self.proc.wait(5)
 
 
-@contextmanager
 def xvfb(tmp: Path):
     """An Xvfb screen (agent.standins.Display) with DISPLAY pointing at it for this process and its children."""
-    from agent.standins import Display, MissingTool
+    from agent.standins import Display
 
     display = Display(tmp)
-    try:
-        display.start()
-    except (MissingTool, RuntimeError) as e:
-        raise BenchError(str(e)) from None
-    try:
-        with environ({"DISPLAY": display.name}):
-            yield display
-    finally:
-        display.close()
+    return standin(display, lambda: {"DISPLAY": display.name}, display.close)
+
+
+def pulse(tmp: Path):
+    """A private PulseAudio with a silent null sink as the default input; env set for us and children."""
+    from agent.standins import Pulse
+
+    server = Pulse(tmp)
+    return standin(server, server.env, server.stop)
 
 
 @contextmanager
-def pulse(tmp: Path):
-    """A private PulseAudio with a silent null sink as the default input; env set for us and children."""
-    from agent.standins import MissingTool, Pulse
+def standin(server: Any, env: Callable[[], dict[str, str]], stop: Callable[[], None]):
+    """Start a test stand-in (a missing tool is a BenchError), set its environment, stop it afterwards."""
+    from agent.standins import MissingTool
 
-    server = Pulse(tmp)
     try:
         server.start()
     except (MissingTool, RuntimeError) as e:
         raise BenchError(str(e)) from None
     try:
-        with environ(server.env()):
+        with environ(env()):
             yield server
     finally:
-        server.stop()
+        stop()
 
 
 @contextmanager
