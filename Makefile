@@ -45,7 +45,7 @@ $(VENV)/.demo: pyproject.toml $(VENV)/.installed
 	touch $@
 
 demo: sysdeps models $(VENV)/.demo
-	$(BIN)/python -m agent.demo
+	$(BIN)/python -m demo
 
 # Benchmarks (README "Performance"): tables and ratios in one run, ~25 min (plus the query benchmark).
 # `make bench BENCH_ARGS=--quick` checks that each one runs; BENCH_ARGS="--only pipeline,scaling" picks some.

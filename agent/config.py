@@ -212,7 +212,7 @@ def _metrics(m: dict) -> MetricsCfg:
 
 
 def _store(st: dict) -> None:
-    from sinks.buckets import parse_bucket
+    from sinks.memory.buckets import parse_bucket
 
     try:
         parse_bucket(st["bucket"])

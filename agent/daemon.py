@@ -16,6 +16,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from agent.pipeline.dispatcher import Dispatcher, Encoder
+from agent.pipeline.gate import ChangeGate
+from agent.pipeline.mailbox import Mailboxes
+from agent.query.service import Service
+from agent.telemetry.heartbeat import Heartbeat
+from agent.telemetry.logs import kv
+from agent.telemetry.metrics import Counts, Histogram, Rates
+from agent.telemetry.prom import DaemonCollector, Latencies, MetricsServer
 from encoders.audio import AudioEncoder
 from encoders.clip import ClipText, ZeroShot
 from encoders.image import ImageEncoder
@@ -23,20 +31,12 @@ from encoders.modelstore import ModelStore
 from encoders.records import Encoded
 from encoders.runtime import Runtime, RuntimeConfig
 from encoders.text import TextEncoder
-from sinks.keys import CurveServer
+from sinks.bus.keys import CurveServer
+from sinks.bus.publisher import Publisher
 from sinks.memory import Memory
-from sinks.publisher import Publisher
 
 from .config import Config, bus_endpoint, query_endpoint
-from .dispatcher import Dispatcher, Encoder
-from .gate import ChangeGate
-from .heartbeat import Heartbeat
 from .lock import DataDirLock
-from .logs import kv
-from .mailbox import Mailboxes
-from .metrics import Counts, Histogram, Rates
-from .prom import DaemonCollector, Latencies, MetricsServer
-from .service import Service
 from .sources import Source
 from .sources.camera import CameraSource
 from .sources.exclude import exclusions

@@ -317,8 +317,8 @@ class DaemonProc:
 
 
 def xvfb(tmp: Path):
-    """An Xvfb screen (agent.standins.Display) with DISPLAY pointing at it for this process and its children."""
-    from agent.standins import Display
+    """An Xvfb screen (demo.standins.Display) with DISPLAY pointing at it for this process and its children."""
+    from demo.standins import Display
 
     display = Display(tmp)
     return standin(display, lambda: {"DISPLAY": display.name}, display.close)
@@ -326,7 +326,7 @@ def xvfb(tmp: Path):
 
 def pulse(tmp: Path):
     """A private PulseAudio with a silent null sink as the default input; env set for us and children."""
-    from agent.standins import Pulse
+    from demo.standins import Pulse
 
     server = Pulse(tmp)
     return standin(server, server.env, server.stop)
@@ -335,7 +335,7 @@ def pulse(tmp: Path):
 @contextmanager
 def standin(server: Any, env: Callable[[], dict[str, str]], stop: Callable[[], None]):
     """Start a test stand-in (a missing tool is a BenchError), set its environment, stop it afterwards."""
-    from agent.standins import MissingTool
+    from demo.standins import MissingTool
 
     try:
         server.start()

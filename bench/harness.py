@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.gate import ChangeGate
+from agent.pipeline.gate import ChangeGate
 from agent.sources.base import CaptureThread
 from encoders.records import Frame
 

@@ -69,7 +69,7 @@ def collect(endpoint: str, seconds: float, window_s: float) -> dict[tuple[str, s
 
 def measure(opts: Opts) -> Table:
     from agent import config
-    from agent.standins import noise, write_wav
+    from demo.standins import noise, write_wav
 
     t = Table(
         "3. Latency capture → published (bus subscriber), ms",
@@ -101,7 +101,7 @@ def measure(opts: Opts) -> Table:
                     if not extra:
                         t.summary[f"latency.{source}@{row}.over_model_ms"] = over
         finally:
-            from agent.standins import stop_process
+            from demo.standins import stop_process
 
             stop_process(player)
     t.notes.append("audio rows: after the window's last sample (ts is the window start; 0.96 s subtracted)")

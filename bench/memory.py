@@ -1,6 +1,6 @@
 """5. Memory: peak RSS of the daemon with all three sources and the default models.
 
-Screen on Xvfb (a new photo every 2 s), camera = an MJPEG server on 127.0.0.1 (agent.standins), mic =
+Screen on Xvfb (a new photo every 2 s), camera = an MJPEG server on 127.0.0.1 (demo.standins), mic =
 a PulseAudio null sink fed noise, so every model runs. RSS of the daemon and of its capture process is
 sampled twice a second; the kernel's own high-water marks (VmHWM) are read before it stops.
 """
@@ -15,7 +15,7 @@ from .harness import device_config
 
 
 def measure(opts: Opts) -> Table:
-    from agent.standins import MjpegServer, noise, stop_process, write_wav
+    from demo.standins import MjpegServer, noise, stop_process, write_wav
 
     t = Table("5. Memory: RSS with screen + camera + microphone, default models (MB)",
               ["process", "peak RSS (VmHWM)", "last RSS"])  # fmt: skip

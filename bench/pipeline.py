@@ -36,7 +36,7 @@ QUERY = "someone showing a rocket launch on a laptop screen"
 
 def image_sources(fps: float, n: int = 1, gated: bool = True):
     """Factory of `n` synthetic 1280×720 image sources at `fps` each, gated like the screen (default config)."""
-    from agent.gate import ChangeGate
+    from agent.pipeline.gate import ChangeGate
 
     frames = photos(6)
 

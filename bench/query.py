@@ -23,7 +23,7 @@ import numpy as np
 from chromadb.config import Settings
 
 from sinks.memory import Memory
-from sinks.spool import Record
+from sinks.memory.spool import Record
 
 SPACE = "bench/{dim}"
 WINDOWS = {"unfiltered": None, "1h window": 3600, "1d window": 86400}

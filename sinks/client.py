@@ -17,9 +17,9 @@ from collections.abc import Iterator
 import numpy as np
 import zmq
 
-from . import wire
-from .keys import ClientKeys
-from .wire import Message, WireError, decode
+from sinks.bus import wire
+from sinks.bus.keys import ClientKeys
+from sinks.bus.wire import Message, WireError, decode
 
 BACKFILL_PAGE = 1000  # rows per backfill request (the most the daemon sends at once)
 MODALITIES = ("image", "audio")

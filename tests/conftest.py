@@ -1,33 +1,17 @@
 """Shared fixtures: real components (Xvfb, feh, PulseAudio, built models), failing instead of skipping under CI.
 
-The stand-ins themselves live in agent/standins.py, shared with `make demo`."""
+The stand-ins themselves live in demo/standins.py, shared with `make demo`."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from agent.standins import Display, Pulse
-
-ROOT = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require(tool: str) -> str:
-    """Path of a system tool; a missing one skips locally but fails under CI (make test installs them)."""
-    path = shutil.which(tool)
-    if path is None:
-        msg = f"{tool} not installed (make test installs it when run as root)"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
+from demo.standins import Display, Pulse
+from tests.support.env import ROOT, require
 
 
 @pytest.fixture(scope="session")
@@ -63,16 +47,6 @@ def xvfb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Display]:
     monkeypatch.setenv("DISPLAY", display.name)
     yield display
     display.close()
-
-
-def sensorium(*args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the CLI in a separate process, as a user would."""
-    out = subprocess.run(
-        [sys.executable, "-m", "agent", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
-    )
-    if check and out.returncode != 0:
-        raise AssertionError(f"sensorium {' '.join(args)} exited {out.returncode}:\n{out.stderr}")
-    return out
 
 
 @pytest.fixture

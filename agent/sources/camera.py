@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from agent.gate import ChangeGate
+from agent.pipeline.gate import ChangeGate
 from encoders.records import Frame
 
 from .base import CaptureThread

@@ -17,7 +17,7 @@ import cv2
 import mss
 import numpy as np
 
-from agent.gate import ChangeGate
+from agent.pipeline.gate import ChangeGate
 from encoders.records import Frame
 
 from .base import CaptureThread

@@ -6,7 +6,7 @@ import pytest
 
 from agent import config
 from agent.config import ConfigError
-from tests.conftest import sensorium
+from tests.support.env import sensorium
 
 
 def write(tmp_path: Path, text: str) -> Path:

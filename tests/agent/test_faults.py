@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 
 from agent import config
-from agent.dispatcher import Dispatcher
-from agent.mailbox import Mailboxes
-from agent.standins import Display, noise, stop_process, which, write_wav
+from agent.pipeline.dispatcher import Dispatcher
+from agent.pipeline.mailbox import Mailboxes
+from demo.standins import Display, noise, stop_process, which, write_wav
 from encoders.audio import AudioEncoder
 from encoders.image import ImageEncoder
 from encoders.modelstore import ModelStore
 from encoders.records import Encoded, Frame
 from encoders.runtime import Runtime, RuntimeConfig
 from sinks.client import request
-from tests.daemon_proc import start_daemon, status, stop_daemon
+from tests.support.daemon import start_daemon, status, stop_daemon
 
 
 def wait_for(cond: Callable[[], bool], timeout: float, what: str = "") -> float:

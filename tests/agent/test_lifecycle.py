@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 import skimage.data
 
-from agent import unit
+from agent.cli import unit
 from agent.lock import LOCK_NAME, AlreadyRunning, DataDirLock, read_pid
-from tests.conftest import ROOT, sensorium
-from tests.daemon_proc import ONLY_SCREEN, start_daemon, status, stop_daemon
+from tests.support.daemon import ONLY_SCREEN, start_daemon, status, stop_daemon
+from tests.support.env import ROOT, sensorium
 
 # every frame is kept (threshold 0), written in batches of 4 or every 5 s: a kill usually lands mid-batch
 BUSY = (

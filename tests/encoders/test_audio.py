@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.standins import noise, speech, tone
+from demo.standins import noise, speech, tone
 from encoders.audio import AudioEncoder, label_scores
 from encoders.image import BadFrame
 from encoders.modelstore import ModelStore

@@ -21,8 +21,8 @@ from encoders.image import ImageEncoder
 from encoders.modelstore import ModelNotBuilt, ModelStore
 from encoders.records import Frame
 from encoders.runtime import Runtime, RuntimeConfig
-from tests.conftest import sensorium
-from tests.encoders import tiny_clip
+from tests.support import tiny_clip
+from tests.support.env import sensorium
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SENTENCES = ["a photo of a cat", "A RED rocket!", "a blue cup of coffee " * 8, "zebra"]
@@ -241,7 +241,7 @@ def test_a_build_killed_midway_leaves_nothing_loadable(clip_built, tmp_path) -> 
     import sys
     import time
 
-    from tests.conftest import ROOT
+    from tests.support.env import ROOT
 
     _, src, _ = clip_built
     cfg = tmp_path / "cfg.toml"

@@ -118,7 +118,7 @@ def test_bad_frames_are_refused_and_counted(tmp_path, model_cache, data):
 
 
 def test_models_build_for_npu_warms_the_cache_and_says_where_it_runs(tmp_path, model_cache):
-    from tests.conftest import sensorium
+    from tests.support.env import sensorium
 
     built = ModelStore(model_cache).require("effnet-lite0")
     (tmp_path / "cache" / "models").mkdir(parents=True)

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import zmq
 
-from agent.service import Service
+from agent.query.service import Service
 from encoders.records import Embedding, Encoded, Frame
-from sinks import wire
+from sinks.bus import wire
 from sinks.client import Subscriber, subscribe
 from sinks.memory import Memory
-from tests.conftest import ROOT
+from tests.support.env import ROOT
 
 T0 = 1_763_900_000.0
 
@@ -157,11 +157,11 @@ def test_tail_since_on_a_curve_daemon_backfills_then_goes_live(xvfb, home, tmp_p
     import skimage.data
 
     from agent import config
+    from sinks.bus.keys import ClientKeys
     from sinks.client import QueryError, request
-    from sinks.keys import ClientKeys
-    from tests.conftest import sensorium
-    from tests.daemon_proc import ONLY_SCREEN
-    from tests.sinks.test_curve import free_port
+    from tests.support.daemon import ONLY_SCREEN
+    from tests.support.env import sensorium
+    from tests.support.net import free_port
 
     xvfb.show(skimage.data.chelsea())
     bus, query = (f"tcp://127.0.0.1:{free_port()}" for _ in range(2))

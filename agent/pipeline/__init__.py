@@ -1,0 +1,1 @@
+"""Frames between capture and the sinks: change gate, per-source mailboxes, one dispatcher per model."""

@@ -1,0 +1,200 @@
+"""Queries over memory: by text, by an image file, or "more like" a stored memory; fused across spaces.
+
+A query is answered in every embedding space that can encode its input (MiniLM text, CLIP text when
+installed; the image model's spaces for an image; every space a stored memory has a vector in), and the
+per-space rankings are fused by reciprocal rank (RRF, k=60): scores of different models are not
+comparable, ranks are. Each fused hit keeps its best cosine score and lists the spaces it was found in.
+Also the "backfill" op: stored rows in a time window, oldest first, with their vectors.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from encoders.records import Embedding
+from sinks.memory import Memory
+from sinks.memory.rows import Hit
+
+MAX_K = 1000
+MAX_TEXT = 2000
+MAX_PATH = 4096
+RRF_K = 60
+MAX_BACKFILL = 1000  # rows per backfill reply
+MAX_IMAGE_BYTES = 64 << 20
+MAX_IMAGE_PIXELS = 100_000_000
+
+
+class BadRequest(ValueError):
+    pass
+
+
+class QueryEncoder(Protocol):
+    """Text to a unit vector in one space (MiniLM's TextEncoder, a CLIP text tower)."""
+
+    space: str
+
+    def encode(self, text: str) -> np.ndarray: ...
+
+
+class ImageQueryEncoder(Protocol):
+    """An RGB image to its vectors, synchronously (encoders.image.ImageEncoder.encode_now)."""
+
+    def encode_now(self, rgb: np.ndarray) -> list[Embedding]: ...
+
+
+def opt_number(body: dict, key: str) -> float | None:
+    v = body.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise BadRequest(f"{key} must be a number (unix seconds) or null")
+    return float(v)
+
+
+def opt_str(body: dict, key: str) -> str | None:
+    v = body.get(key)
+    if v is None or v == "":
+        return None
+    if not isinstance(v, str):
+        raise BadRequest(f"{key} must be a string or null")
+    return v
+
+
+def int_in(body: dict, key: str, default: int, hi: int) -> int:
+    v = body.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi:
+        raise BadRequest(f"{key} must be an integer from 1 to {hi}")
+    return v
+
+
+@dataclass(frozen=True)
+class Window:
+    """Filters every query op shares."""
+
+    since: float | None
+    until: float | None
+    modality: str | None
+    source: str | None
+
+    @classmethod
+    def parse(cls, body: dict) -> Window:
+        since, until = opt_number(body, "since"), opt_number(body, "until")
+        if since is not None and until is not None and since > until:
+            raise BadRequest("since is after until")
+        return cls(since, until, opt_str(body, "modality"), opt_str(body, "source"))
+
+
+def fuse(rankings: Sequence[Sequence[Hit]], k: int) -> list[dict[str, Any]]:
+    """Reciprocal-rank fusion of per-space rankings: sum of 1/(60 + rank) per memory id, best first.
+
+    A hit keeps the fields of its best-scoring space (`space`, `score`) and lists every space it was in.
+    """
+    fused: dict[str, dict[str, Any]] = {}
+    for ranking in rankings:
+        for rank, hit in enumerate(ranking, start=1):
+            cur = fused.get(hit.id)
+            if cur is None:
+                cur = fused[hit.id] = {**asdict(hit), "spaces": [], "rrf": 0.0}
+            elif hit.score > cur["score"]:
+                cur.update(space=hit.space, score=hit.score)
+            if hit.space not in cur["spaces"]:
+                cur["spaces"].append(hit.space)
+            cur["rrf"] += 1.0 / (RRF_K + rank)
+    out = sorted(fused.values(), key=lambda h: (-h["rrf"], -h["score"], h["id"]))[:k]
+    for h in out:
+        h["rrf"] = round(h["rrf"], 6)
+    return out
+
+
+def read_image(path: str) -> np.ndarray:
+    """An image file as RGB uint8; BadRequest when it is missing, too big or not an image."""
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size > MAX_IMAGE_BYTES:
+                raise BadRequest(f"image {path!r} is larger than {MAX_IMAGE_BYTES >> 20} MB")
+            data = np.frombuffer(f.read(), np.uint8)
+    except OSError as e:
+        raise BadRequest(f"cannot read image {path!r}: {e.strerror or e}") from None
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if bgr is None:
+        raise BadRequest(f"{path!r} is not an image OpenCV can decode")
+    if bgr.shape[0] * bgr.shape[1] > MAX_IMAGE_PIXELS:
+        raise BadRequest(f"image {path!r} is too large ({bgr.shape[1]}×{bgr.shape[0]})")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+class Searcher:
+    """Runs query and backfill requests against `memory` with the daemon's encoders."""
+
+    def __init__(self, memory: Memory, texts: Sequence[QueryEncoder], image: ImageQueryEncoder | None) -> None:
+        self.memory = memory
+        self.texts = list(texts)
+        self.image = image
+
+    def query(self, body: dict) -> list[dict[str, Any]]:
+        given = [key for key in ("text", "image", "like") if body.get(key) is not None]
+        if len(given) != 1:
+            raise BadRequest("give exactly one of text, image (a file path) or like (a memory id)")
+        k, win = int_in(body, "k", 5, MAX_K), Window.parse(body)
+        kind = given[0]
+        if kind == "text":
+            probes = self._text(body["text"])
+        elif kind == "image":
+            probes = self._image(body["image"])
+        else:
+            probes = self._like(body["like"])
+        exclude = body["like"] if kind == "like" else None  # more like this, not this again
+        n = k + (exclude is not None)
+        rankings = []
+        for space, vec in probes:
+            hits = self.memory.search(space, vec, n, win.since, win.until, win.modality, win.source)
+            rankings.append([h for h in hits if h.id != exclude])
+        return fuse(rankings, k)
+
+    def _text(self, text: Any) -> list[tuple[str, np.ndarray]]:
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
+            raise BadRequest(f"text must be a non-empty string of at most {MAX_TEXT} characters")
+        if not self.texts:
+            raise BadRequest("this daemon has no text encoder")
+        return [(enc.space, enc.encode(text)) for enc in self.texts]
+
+    def _image(self, path: Any) -> list[tuple[str, np.ndarray]]:
+        if not isinstance(path, str) or not path or len(path) > MAX_PATH:
+            raise BadRequest("image must be a file path (a string the daemon can open)")
+        if self.image is None:
+            raise BadRequest("image queries need the image model; this daemon runs without an image source")
+        rgb = read_image(path)
+        try:
+            embs = self.image.encode_now(rgb)
+        except ValueError as e:  # BadFrame: e.g. a 1×1 image
+            raise BadRequest(f"image {path!r} cannot be encoded: {e}") from None
+        return [(e.space, e.vector) for e in embs]
+
+    def _like(self, id_: Any) -> list[tuple[str, np.ndarray]]:
+        if not isinstance(id_, str) or not id_ or len(id_) > MAX_TEXT:
+            raise BadRequest("like must be a memory id (a string, as in query results and bus headers)")
+        vectors = self.memory.vectors(id_)
+        if not vectors:
+            raise BadRequest(f"no memory with id {id_!r}")
+        return list(vectors.items())
+
+    def backfill(self, body: dict) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """Stored rows since `since`, oldest first: bus-style headers (no seq) and their vectors."""
+        if body.get("since") is None:
+            raise BadRequest("backfill needs since (unix seconds)")
+        win, limit = Window.parse(body), int_in(body, "limit", MAX_BACKFILL, MAX_BACKFILL)
+        rows = self.memory.range(win.since, win.until, win.modality, win.source, limit)
+        headers, vectors = [], []
+        for hit, vec in rows:
+            vec = np.ascontiguousarray(vec, dtype="<f4")
+            h = {k: v for k, v in asdict(hit).items() if k != "score"}
+            headers.append({"v": 1, **h, "dim": int(vec.shape[0]), "dtype": "float32"})
+            vectors.append(vec)
+        return {"rows": headers, "more": len(rows) == limit}, vectors

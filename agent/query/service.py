@@ -1,0 +1,237 @@
+"""Query and control endpoint (ZMQ ROUTER) served from the daemon, the single writer of memory.
+
+Requests are JSON objects with an "op". Every request gets a JSON reply, `{"ok": true, ...}` or
+`{"ok": false, "error": "..."}`; malformed requests are counted and answered, never fatal.
+
+Control ops: `{"op": "pause", "source": "cam0" | null, "for": seconds | null}` and
+`{"op": "resume", "source": ... }`; no source means every source, no `for` means until resumed. A pause
+is answered once the sources have let go of their sensors, so nothing is captured after the reply.
+`{"op": "forget", "since", "until" | "older_than"}` deletes memories and thumbnails in the range (on the
+memory's writer thread), replies with the count and publishes `sys.forget` {since, until, count}.
+
+Query ops (agent/query.py): `{"op": "query", "text" | "image" | "like": ..., "k", "since", "until",
+"modality", "source"}` and `{"op": "backfill", "since", ...}`, whose reply is the JSON frame followed by
+one frame per row's vector. Frames that are not a REQ envelope with one body frame, and bodies over
+MAX_REQUEST bytes, are counted in `bad_frames` (answered when there is an envelope to answer to).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import zmq
+
+from agent.query.search import (
+    MAX_K,
+    MAX_TEXT,
+    BadRequest,
+    ImageQueryEncoder,
+    QueryEncoder,
+    Searcher,
+    opt_number,
+    opt_str,
+)
+from agent.sources import Source
+from sinks.bus.keys import CurveServer, KeysError, check_bind
+from sinks.memory import Memory
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MAX_K", "MAX_TEXT", "BadRequest", "Service"]
+MAX_REQUEST = 1 << 20  # bytes of JSON; larger bodies are refused unread
+MAX_MSG = 64 << 20  # ZMQ drops a peer that sends a bigger frame before it reaches us
+FRAMES = "_frames"  # reply key for arrays sent as frames after the JSON (never serialised)
+MAX_PAUSE_S = 366 * 86400  # a year; also keeps Condition.wait below threading.TIMEOUT_MAX
+OPS = ("query", "backfill", "status", "ping", "pause", "resume", "forget")
+
+
+def _pause_seconds(body: dict) -> float | None:
+    """`for`: a positive number of seconds, or absent/null for until resumed."""
+    v = body.get("for")
+    if v is None:
+        return None
+    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and 0 < v <= MAX_PAUSE_S
+    if not ok:
+        raise BadRequest(f"for must be a positive number of seconds (at most {MAX_PAUSE_S}) or null (until resumed)")
+    return float(v)
+
+
+class Service:
+    def __init__(
+        self,
+        endpoint: str,
+        memory: Memory,
+        texts: Sequence[QueryEncoder],
+        status: Callable[[], dict],
+        sources: Sequence[Source] = (),
+        ctx: zmq.Context | None = None,
+        image: ImageQueryEncoder | None = None,
+        curve: CurveServer | None = None,
+        publish: Callable[[str, dict], None] | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.memory = memory
+        self.publish = publish  # sys.* announcements on the bus (Publisher.publish_sys)
+        self.on_pause: Callable[[str], object] | None = None  # set by the daemon: Mailboxes.cut for the source
+        self.searcher = Searcher(memory, texts, image)
+        self.curve = curve  # None: plain (only ipc:// or loopback tcp:// may bind)
+        self.status = status
+        self.sources = {src.name: src for src in sources}
+        self._ctx = ctx or zmq.Context.instance()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="service", daemon=True)
+        self._sock = self._ctx.socket(zmq.ROUTER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, MAX_MSG)
+        self.served = 0
+        self.bad_requests = 0
+        self.bad_frames = 0  # multipart messages that were not one request (wrong envelope, too big)
+
+    def start(self) -> None:
+        try:
+            check_bind(self.endpoint, self.curve, "query")
+            if self.curve is not None:
+                self.curve.apply(self._sock)
+            self._sock.bind(self.endpoint)
+        except KeysError:
+            self._sock.close(0)
+            raise
+        except zmq.ZMQError as e:
+            self._sock.close(0)
+            raise RuntimeError(f"query: cannot bind {self.endpoint}: {e}") from None
+        self._thread.start()
+
+    def _run(self) -> None:
+        sock = self._sock
+        try:
+            while not self._stop.is_set():
+                if not sock.poll(100):
+                    continue
+                out = self._respond(sock.recv_multipart())
+                if out:
+                    sock.send_multipart(out, copy=False)
+        finally:
+            sock.close(0)
+
+    def _respond(self, parts: list[bytes]) -> list[bytes | memoryview]:
+        """Frames to send back for one received multipart message (none when there is nobody to answer).
+
+        A REQ client's message arrives as [identity, b"", body]; the envelope is everything up to the
+        empty delimiter and is sent back as is.
+        """
+        try:
+            cut = parts.index(b"", 1)
+        except ValueError:  # no delimiter: not a REQ envelope, no way to address an answer
+            self.bad_frames += 1
+            return []
+        envelope, body = parts[: cut + 1], parts[cut + 1 :]
+        if len(body) != 1 or len(body[0]) > MAX_REQUEST:
+            self.bad_frames += 1
+            self.bad_requests += 1
+            what = f"{len(body)} frames" if len(body) != 1 else f"{len(body[0])} bytes (at most {MAX_REQUEST})"
+            return [*envelope, json.dumps({"ok": False, "error": f"a request is one JSON frame, got {what}"}).encode()]
+        reply = self.handle(body[0])
+        vectors = reply.pop(FRAMES, None)  # binary frames after the JSON one (backfill vectors)
+        return [*envelope, json.dumps(reply).encode(), *(memoryview(v).cast("B") for v in vectors or ())]
+
+    def handle(self, raw: bytes) -> dict[str, Any]:
+        try:
+            try:
+                body = json.loads(raw)
+            except RecursionError:  # e.g. 100k "[": the parser's depth limit, not our bug
+                raise BadRequest("request is nested too deeply") from None
+            if not isinstance(body, dict):
+                raise BadRequest("request must be a JSON object")
+            op = body.get("op")
+            if op == "query":
+                out = {"ok": True, "results": self.query(body)}
+            elif op == "backfill":
+                reply, vectors = self.searcher.backfill(body)
+                out = {"ok": True, **reply, FRAMES: vectors}
+            elif op == "status":
+                out = {"ok": True, "status": self.status()}
+            elif op == "ping":
+                out = {"ok": True}
+            elif op == "pause":
+                out = {"ok": True, **self.pause(body)}
+            elif op == "resume":
+                out = {"ok": True, **self.resume(body)}
+            elif op == "forget":
+                out = {"ok": True, **self.forget(body)}
+            else:
+                raise BadRequest(f"unknown op {op!r}; known: {', '.join(OPS)}")
+        except (BadRequest, json.JSONDecodeError, UnicodeDecodeError) as e:
+            self.bad_requests += 1
+            return {"ok": False, "error": str(e)}
+        except Exception as e:  # never let one request take the service down
+            self.bad_requests += 1
+            log.exception("query failed")
+            return {"ok": False, "error": f"internal error: {type(e).__name__}: {e}"}
+        self.served += 1
+        return out
+
+    def query(self, body: dict) -> list[dict]:
+        """Text, image or more-like-this search, fused across spaces (agent/query.py)."""
+        return self.searcher.query(body)
+
+    def _targets(self, body: dict) -> list[Source]:
+        name = opt_str(body, "source")
+        if name is None:
+            return list(self.sources.values())
+        # "screen0" also names "<agent>.screen0": the agent prefix is only there to tell machines apart
+        found = [s for full, s in self.sources.items() if name in (full, full.rpartition(".")[2])]
+        if not found:
+            raise BadRequest(f"unknown source {name!r}; known: {', '.join(self.sources) or 'none'}")
+        return found
+
+    def pause(self, body: dict) -> dict[str, Any]:
+        """Pause the sources; the reply names them, when the pause ends (null: until resumed) and their state."""
+        targets, seconds = self._targets(body), _pause_seconds(body)
+        until = None if seconds is None else round(time.time() + seconds, 3)
+        for src in targets:
+            src.pause(seconds)  # returns once the source captures nothing
+            if self.on_pause is not None:
+                self.on_pause(src.name)  # drop what it captured before the pause and is still waiting
+        names = [s.name for s in targets]
+        log.info("paused %s %s", ",".join(names), "until resumed" if until is None else f"for {seconds:g}s")
+        return {"paused": names, "until": until, "states": {s.name: s.state for s in targets}}
+
+    def resume(self, body: dict) -> dict[str, Any]:
+        targets = self._targets(body)
+        for src in targets:
+            src.resume()
+        log.info("resumed %s", ",".join(s.name for s in targets))
+        return {"resumed": [s.name for s in targets]}
+
+    def forget(self, body: dict) -> dict[str, Any]:
+        """Delete memories captured in [since, until] (`older_than` seconds: until = now - older_than) and
+        announce it as `sys.forget` so subscribers can drop what they derived from them."""
+        since, until, older = opt_number(body, "since"), opt_number(body, "until"), opt_number(body, "older_than")
+        if older is not None:
+            if until is not None or older < 0:
+                raise BadRequest("older_than is a number of seconds >= 0 and replaces until")
+            until = time.time() - older
+        if since is None and until is None:
+            raise BadRequest("forget needs a range: since, until or older_than")
+        if since is not None and until is not None and since > until:
+            raise BadRequest("since is after until")
+        out = self.memory.forget(since, until)
+        if self.publish is not None:
+            self.publish("sys.forget", {"since": since, "until": until, "count": out["count"]})
+        return {"since": since, "until": until, **out}
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+        else:
+            self._sock.close(0)
+
+    def stats(self) -> dict[str, int]:
+        return {"served": self.served, "bad_requests": self.bad_requests, "bad_frames": self.bad_frames}

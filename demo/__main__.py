@@ -1,0 +1,317 @@
+"""`make demo`: sensorium end to end on a machine without sensors, in about a minute.
+
+A virtual screen (Xvfb) shows a slideshow of photos that ship with scikit-image, a virtual camera (MJPEG on
+127.0.0.1) shows a cup of coffee, and a private PulseAudio null sink plays speech (espeak-ng), a tone and
+noise into the "microphone". The real daemon runs on them for `--seconds` with a live `sensorium tail`,
+then a few text queries show what it remembered. Every process started here is stopped at the end, also
+on Ctrl-C, SIGTERM or an error. Data lives in a temporary SENSORIUM_HOME; models come from the normal
+cache, so a `make run` build is reused (and missing models are built once into it).
+
+    python -m demo [--seconds 30] [--clean]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+
+from agent import config
+from demo.standins import Display, MissingTool, MjpegServer, Pulse, noise, speech, stop_process, tone, which, write_wav
+
+SLIDES = ("chelsea", "coffee", "rocket", "astronaut")
+CAMERA = "coffee"  # a webcam looking at a desk
+QUERIES = ("a cat", "someone talking", "a cup of coffee")
+TALK = "Hello there. I am talking to you about the weather today, and then we will go for a long walk by the river."
+TOOLS = ("Xvfb", "feh", "pulseaudio", "pactl", "paplay", "espeak-ng")
+CONFIG = """\
+# Written by `python -m demo`: every sensor is a stand-in.
+[daemon]
+log_level = "WARNING"
+[screen]
+fps = 2.0
+force_keep_s = 5.0
+[camera]
+device = "{camera}"
+fps = 1.0
+force_keep_s = 5.0
+[store]
+flush_s = 0.5
+[metrics]
+port = 0
+"""
+Clips = list[tuple[str, Path]]  # (what it is, WAV file)
+TAIL_EVERY_S = 5.0  # a topic whose labels did not change is shown again after this long
+
+
+class DemoError(RuntimeError):
+    """The demo cannot go on; the message says why and what to do."""
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def photos() -> dict[str, np.ndarray]:
+    """The slideshow and camera photos (RGB); scikit-image ships them in its wheel, so no download."""
+    try:
+        import skimage.data
+    except ImportError:
+        raise DemoError(
+            "the demo needs scikit-image for its photos: pip install -e '.[demo]' (make demo does)"
+        ) from None
+    return {name: getattr(skimage.data, name)() for name in {*SLIDES, CAMERA}}
+
+
+def sensorium(cfg_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """The CLI in its own process, as a user would run it."""
+    cmd = [sys.executable, "-m", "agent", "--config", str(cfg_path), *args]
+    return subprocess.run(cmd, text=True, capture_output=True, timeout=60)
+
+
+def ensure_models(cfg_path: Path) -> None:
+    """Build the configured models into the normal cache unless `make run` or an earlier demo did."""
+    from encoders.modelstore import ModelStore
+
+    cfg = config.load(cfg_path)
+    store = ModelStore(cfg.daemon.cache_dir)
+    names = (cfg.models.text, cfg.models.image, cfg.models.audio)
+    if all(store.is_built(n) for n in names):
+        return
+    say(f"building models into {cfg.daemon.cache_dir} (once; takes a minute or two)…")
+    out = subprocess.run([sys.executable, "-m", "agent", "--config", str(cfg_path), "models", "build"], text=True)
+    if out.returncode != 0:
+        raise DemoError("building the models failed; `make models` installs what the build needs")
+
+
+def start_daemon(cfg_path: Path, log: Path, stack: ExitStack) -> subprocess.Popen:
+    """`sensorium run` in its own session (so it is stopped by us, in order); returns once it answers."""
+    from sinks.client import QueryError, request
+
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agent", "--config", str(cfg_path), "run"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    stack.callback(stop_process, proc, 15.0)
+    endpoint = config.query_endpoint(config.load(cfg_path))
+    deadline = time.monotonic() + 120  # a first start compiles the models for this device
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise DemoError(f"the daemon exited {proc.returncode}:\n{log.read_text()}")
+        try:
+            request(endpoint, {"op": "ping"}, timeout=0.5)
+            return proc
+        except QueryError:
+            time.sleep(0.2)
+    raise DemoError(f"the daemon did not answer within 120 s; its log:\n{log.read_text()}")
+
+
+def wait_running(cfg_path: Path, timeout: float = 15.0) -> None:
+    """Wait until every sensor captures, so the demo's seconds are spent on data; warn about laggards."""
+    from sinks.client import request
+
+    endpoint = config.query_endpoint(config.load(cfg_path))
+    deadline = time.monotonic() + timeout
+    states: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        sources = request(endpoint, {"op": "status"})["status"]["sources"]
+        states = {name: s["state"] for name, s in sources.items()}
+        if states and all(s == "running" for s in states.values()):
+            return
+        time.sleep(0.2)
+    say(f"warning: not every sensor is running: {states}")
+
+
+def show_tail(proc: subprocess.Popen, shown: list[int]) -> None:
+    """Print `sensorium tail` lines, but only when a topic's labels change or every TAIL_EVERY_S.
+
+    A line is `HH:MM:SS.mmm topic seq=N space labels`; every frame gives one per space, several a second.
+    """
+    last: dict[str, tuple[str, float]] = {}
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        shown[0] += 1
+        parts = line.rstrip("\n").split(None, 4)
+        if len(parts) < 4:
+            continue
+        topic, labels = parts[1], parts[4] if len(parts) > 4 else ""
+        now = time.monotonic()
+        prev = last.get(topic)
+        if prev is None or prev[0] != labels or now - prev[1] >= TAIL_EVERY_S:
+            last[topic] = (labels, now)
+            shown[1] += 1
+            say(f"  tail │ {line.rstrip()}")
+
+
+def start_tail(cfg_path: Path, stack: ExitStack) -> list[int]:
+    """A live `sensorium tail` in its own process; returns [lines received, lines shown], filled as it runs."""
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "agent", "--config", str(cfg_path), "tail", "emb."],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    stack.callback(stop_process, proc)
+    counts = [0, 0]
+    threading.Thread(target=show_tail, args=(proc, counts), name="tail", daemon=True).start()
+    return counts
+
+
+def play_loop(pulse: Pulse, clips: Clips, stop: threading.Event) -> None:
+    """Play the clips in turn, with short silences between them, until `stop`; never leaves a paplay behind."""
+    while not stop.is_set():
+        for name, wav in clips:
+            say(f"  sound: {name}")
+            p = pulse.play(wav, wait=False)
+            try:
+                while p.poll() is None and not stop.is_set():
+                    time.sleep(0.05)
+            finally:
+                stop_process(p)
+            if stop.wait(0.6):
+                return
+
+
+def sounds(tmp: Path) -> Clips:
+    return [
+        ("speech (espeak-ng)", speech(tmp / "talk.wav", TALK)),
+        ("a 440 Hz tone", write_wav(tmp / "tone.wav", tone(2.0), 48000)),
+        ("white noise", write_wav(tmp / "noise.wav", noise(2.0), 48000)),
+    ]
+
+
+def scenario(display: Display, pulse: Pulse, images: dict[str, np.ndarray], clips: Clips, seconds: float) -> None:
+    """The slideshow on the main thread, sounds on another, for `seconds`."""
+    stop = threading.Event()
+    player = threading.Thread(target=play_loop, args=(pulse, clips, stop), name="player", daemon=True)
+    period = min(4.0, max(2.0, seconds / len(SLIDES)))
+    end = time.monotonic() + seconds
+    player.start()
+    try:
+        i = 0
+        while time.monotonic() < end:
+            name = SLIDES[i % len(SLIDES)]
+            if i:  # the first slide is already up
+                say(f"  slide: {name}")
+                display.show(images[name])
+            i += 1
+            time.sleep(max(0.0, min(period - 0.7, end - time.monotonic())))  # show() waits 0.7 s itself
+    finally:
+        stop.set()
+        player.join(timeout=5)
+
+
+def run_queries(cfg_path: Path) -> None:
+    """Ask the running daemon, through the CLI, and print its answers (time, source, score, labels, thumbnail)."""
+    for text in QUERIES:
+        say(f'\n$ sensorium query "{text}" -k 3')
+        out = sensorium(cfg_path, "query", text, "-k", "3")
+        if out.returncode != 0:
+            raise DemoError(f"query {text!r} failed: {out.stderr.strip()}")
+        for line in out.stdout.splitlines():
+            say(f"  {line}")
+        if "no memories match" in out.stdout:
+            raise DemoError(f"nothing in memory answers {text!r}; see the daemon log")
+
+
+def stop_daemon(proc: subprocess.Popen) -> None:
+    t0 = time.monotonic()
+    stop_process(proc, 15.0)
+    if proc.returncode != 0:
+        raise DemoError(f"the daemon exited {proc.returncode} on SIGTERM")
+    say(f"\ndaemon stopped in {time.monotonic() - t0:.1f} s")
+
+
+def run(args: argparse.Namespace, tmp: Path, stack: ExitStack) -> None:
+    for tool in TOOLS:
+        which(tool)
+    images = photos()
+    _, cache, _ = config.default_dirs()  # the user's model cache, before SENSORIUM_HOME points at tmp
+    os.environ.update({"SENSORIUM_HOME": str(tmp / "home"), "SENSORIUM_CACHE": str(cache)})
+
+    display = Display(tmp)
+    stack.callback(display.close)
+    display.start()
+    display.show(images[SLIDES[0]])
+    pulse = Pulse(tmp, sink="sensorium_demo")
+    stack.callback(pulse.stop)
+    pulse.start()
+    camera = stack.enter_context(MjpegServer([images[CAMERA]], fps=10))
+    os.environ.update({"DISPLAY": display.name, **pulse.env()})  # what the daemon's sensors open
+    clips = sounds(tmp)
+
+    cfg_path = tmp / "demo.toml"
+    cfg_path.write_text(CONFIG.format(camera=camera.url))
+    ensure_models(cfg_path)
+    say(f"screen      Xvfb {display.name}: a slideshow of {', '.join(SLIDES)} (scikit-image sample photos)")
+    say(f"camera      {camera.url}: {CAMERA}")
+    say(f"microphone  PulseAudio null sink {pulse.sink}, its monitor is the default input")
+    say(f"memory      {tmp / 'home'} (models from {cache})\n")
+
+    log = tmp / "daemon.log"
+    daemon = start_daemon(cfg_path, log, stack)
+    say(log.read_text().rstrip())  # the daemon's table of sensors
+    wait_running(cfg_path)
+    say(f"\nrunning for {args.seconds:g} s; live `sensorium tail` (a line when labels change):")
+    counts = start_tail(cfg_path, stack)
+    scenario(display, pulse, images, clips, args.seconds)
+    time.sleep(config.load(cfg_path).store.flush_s + 1.0)  # the writer's last batch
+    say(f"tail: {counts[0]} messages, {counts[1]} shown")
+    run_queries(cfg_path)
+    stop_daemon(daemon)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n\n")[0])
+    p.add_argument("--seconds", type=float, default=30.0, help="how long the sensors play (default 30)")
+    p.add_argument("--clean", action="store_true", help="delete the demo's memory and thumbnails at exit")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+    tmp = Path(tempfile.mkdtemp(prefix="sensorium-demo-"))
+    stack = ExitStack()
+    code = 0
+    try:
+        say(f"sensorium demo: virtual screen, camera and microphone for {args.seconds:g} s\n")
+        run(args, tmp, stack)
+    except KeyboardInterrupt:
+        say("\ninterrupted; stopping everything the demo started")
+        code = 130
+    except (RuntimeError, OSError, subprocess.SubprocessError) as e:  # MissingTool, DemoError, QueryError…
+        say(f"\nsensorium demo: {e}")
+        code = 2 if isinstance(e, MissingTool) else 1
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+        stack.close()
+    if args.clean:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        say(f"demo files (memory, thumbnails, daemon log) are in {tmp}; remove them with: rm -rf {tmp}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

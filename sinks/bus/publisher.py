@@ -1,0 +1,127 @@
+"""ZMQ PUB sink. One thread owns the socket; `put` only enqueues, so inference never waits on I/O.
+
+`seq` counts per topic and is assigned at `put`, before any drop, so a subscriber (whatever prefix it
+subscribed to) sees every loss as a gap: the publisher's own queue overflowing, or ZMQ dropping for a
+slow subscriber at its high-water mark.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+
+import zmq
+
+from encoders.records import Encoded, Frame
+from sinks.bus import wire
+from sinks.bus.keys import CurveServer, KeysError, check_bind
+
+log = logging.getLogger(__name__)
+
+
+class Publisher:
+    def __init__(
+        self,
+        endpoint: str,
+        send_hwm: int,
+        queue_size: int,
+        thumb_for: Callable[[Frame], str | None] = lambda f: None,
+        ctx: zmq.Context | None = None,
+        curve: CurveServer | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self._curve = curve  # None: plain (only ipc:// or loopback tcp:// may bind)
+        self._ctx = ctx or zmq.Context.instance()
+        self._hwm = send_hwm
+        self._q: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._thumb_for = thumb_for
+        self._seq: dict[str, int] = {}
+        self._seq_lock = threading.Lock()  # seq order == queue order, across callback threads
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
+        self.sent = 0
+        self.dropped = 0
+
+    def start(self) -> None:
+        """Bind on the publisher thread; raise here if the bind fails."""
+        self._thread.start()
+        self._ready.wait(5)
+        if self._error:
+            raise self._error
+
+    def put(self, item: Encoded) -> None:
+        thumb = self._thumb_for(item.frame)
+        for e in item.embeddings:
+            header = {
+                "v": wire.VERSION,
+                "id": e.frame_id,
+                "ts": e.ts_ns / 1e9,
+                "source": e.source,
+                "modality": e.modality,
+                "space": e.space,
+                "dim": e.dim,
+                "dtype": "float32",
+                "labels": list(e.labels),
+                "scores": list(e.scores),
+                "thumb": thumb,
+            }
+            self._send(wire.topic_for(e.modality, e.source), header, e.vector)
+
+    def publish_sys(self, topic: str, body: dict) -> None:
+        """sys.* messages (status, forget): two frames, no vector."""
+        self._send(topic, {"v": wire.VERSION, **body}, None)
+
+    def _send(self, topic: str, header: dict, vector) -> None:
+        with self._seq_lock:
+            seq = self._seq.get(topic, 0)
+            self._seq[topic] = seq + 1
+            header["seq"] = seq
+            try:
+                self._q.put_nowait((topic, header, vector))
+            except queue.Full:
+                self.dropped += 1
+
+    def _run(self) -> None:
+        sock = self._ctx.socket(zmq.PUB)
+        sock.setsockopt(zmq.SNDHWM, self._hwm)
+        sock.setsockopt(zmq.LINGER, 500)
+        try:
+            check_bind(self.endpoint, self._curve, "bus")
+            if self._curve is not None:
+                self._curve.apply(sock)
+            sock.bind(self.endpoint)
+        except KeysError as e:
+            self._error = e
+            sock.close(0)
+            self._ready.set()
+            return
+        except zmq.ZMQError as e:
+            self._error = RuntimeError(f"bus: cannot bind {self.endpoint}: {e}")
+            sock.close(0)
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while not (self._stop.is_set() and self._q.empty()):
+                try:
+                    topic, header, vector = self._q.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                sock.send_multipart(
+                    wire.encode(topic, header, vector), copy=False
+                )  # PUB never blocks: at HWM ZMQ drops for that peer
+                self.sent += 1
+        finally:
+            sock.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+
+    def stats(self) -> dict[str, int]:
+        return {"sent": self.sent, "dropped": self.dropped, "queued": self._q.qsize()}

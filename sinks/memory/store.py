@@ -1,0 +1,327 @@
+"""Chroma behind time buckets: where rows go, and reads that touch only the buckets of a time window.
+
+Embedded (`PersistentClient` under the data dir) or a `chroma run` server (`store.url`). The client is
+made on first use, so an unreachable server only makes calls fail (the writer spools) instead of
+failing start-up. The bucket index is read with one list_collections when the client connects and then
+kept up to date on create and drop; against a server, which other agents also write, it is re-read
+when older than `index_ttl_s`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlparse
+
+import chromadb
+import numpy as np
+from chromadb.config import Settings
+from chromadb.errors import InvalidArgumentError, NotFoundError
+
+from sinks.memory.buckets import Bucket, BucketIndex, bucket_start, collection_name, split
+from sinks.memory.rowindex import RowIndex, split_id
+from sinks.memory.rows import Hit, Refused, hit_from
+from sinks.memory.spool import Record
+
+log = logging.getLogger(__name__)
+SMALL = 64  # rows up to which a filtered bucket is scored here instead of by a Chroma query
+
+
+def open_client(path: Path, url: str = "") -> chromadb.ClientAPI:
+    settings = Settings(anonymized_telemetry=False)
+    if not url:
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=settings)
+    u = urlparse(url)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise ValueError(f"store.url {url!r} must look like http://host:port")
+    port = u.port or (443 if u.scheme == "https" else 8000)
+    return chromadb.HttpClient(host=u.hostname, port=port, ssl=u.scheme == "https", settings=settings)
+
+
+class BucketStore:
+    def __init__(self, path: Path, url: str, bucket_s: int, index_ttl_s: float = 10.0) -> None:
+        self.path, self.url, self.bucket_s = path, url, bucket_s
+        self.index = BucketIndex()
+        self.index_ttl_s = index_ttl_s if url else float("inf")
+        self._client: chromadb.ClientAPI | None = None
+        self._cols: dict[str, chromadb.Collection] = {}
+        self._lock = threading.Lock()
+        self._rows: dict[str, tuple[float, RowIndex]] = {}  # bucket name → (loaded at, its ids)
+        self._rows_lock = threading.Lock()
+        self._modality: dict[str, str] = {}  # source → modality (a source has one)
+        # buckets are queried in parallel: Chroma releases the GIL while it searches
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bucket-query")
+
+    @property
+    def client(self) -> chromadb.ClientAPI:
+        """Connect (and read the bucket index) on first use; raises while the store is unreachable."""
+        with self._lock:
+            if self._client is None:
+                client = open_client(self.path, self.url)
+                self.index.load(self._list(client))
+                self._client = client
+            return self._client
+
+    @staticmethod
+    def _list(client: chromadb.ClientAPI) -> list[Bucket]:
+        out = []
+        for col in client.list_collections():
+            b = Bucket.from_metadata(col.name, col.metadata)
+            if b is not None:
+                out.append(b)
+        return out
+
+    def buckets(self, space: str | None = None, since: float | None = None, until: float | None = None) -> list[Bucket]:
+        client = self.client
+        loaded = self.index.loaded_at
+        if loaded is not None and time.monotonic() - loaded > self.index_ttl_s:
+            self.index.load(self._list(client))
+        return self.index.select(space, since, until)
+
+    def spaces(self) -> list[str]:
+        self.buckets()
+        return self.index.spaces()
+
+    def known_buckets(self) -> int:
+        """Buckets in the index, without touching the store (status)."""
+        return len(self.index.all())
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def _col(self, bucket: Bucket) -> chromadb.Collection:
+        col = self._cols.get(bucket.name)
+        if col is None:
+            col = self.client.get_collection(bucket.name, embedding_function=None)
+            self._cols[bucket.name] = col
+        return col
+
+    def _create(self, space: str, start: int) -> tuple[Bucket, chromadb.Collection]:
+        name = collection_name(space, start, self.bucket_s)
+        col = self._cols.get(name)
+        if col is None:
+            col = self.client.get_or_create_collection(
+                name,
+                embedding_function=None,  # we always pass vectors; never let Chroma embed
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"space": space, "start": start, "length": self.bucket_s},
+            )
+            self._cols[name] = col
+        bucket = Bucket(name, space, float(start), float(start + self.bucket_s))
+        if name not in self.index:
+            self.index.add(bucket)
+        return bucket, col
+
+    def split(self, rec: Record) -> list[Record]:
+        return split(rec, self.bucket_s)
+
+    def upsert(self, rec: Record) -> None:
+        """Write rows of one bucket (from split); raises if the store refuses."""
+        bucket, col = self._create(rec.space, bucket_start(float(rec.metas[0]["ts"]), self.bucket_s))
+        try:
+            col.upsert(ids=rec.ids, embeddings=rec.vectors, metadatas=rec.metas)
+        except InvalidArgumentError as e:  # bad data: the caller must not retry it
+            raise Refused(str(e)) from e
+        for m in rec.metas:
+            self._modality.setdefault(str(m["source"]), str(m["modality"]))
+        with self._rows_lock:  # after the write: a concurrent first read of the ids either sees it or we add it
+            cached = self._rows.get(bucket.name)
+            if cached is not None:
+                cached[1].add(rec.ids)
+
+    def _row_index(self, b: Bucket) -> RowIndex:
+        """The bucket's ids, read once (then kept up to date by upsert/trim; re-read after the TTL in server
+        mode, where other agents write too)."""
+        with self._rows_lock:
+            cached = self._rows.get(b.name)
+            if cached is None or time.monotonic() - cached[0] > self.index_ttl_s:
+                cached = (time.monotonic(), RowIndex(self._col(b).get(include=[])["ids"]))
+                self._rows[b.name] = cached
+            return cached[1]
+
+    def warm(self, space: str | None = None) -> int:
+        """Read every bucket's ids, newest first; returns the buckets read. For a background thread at start:
+        a windowed search that first touches a bucket pays this read (~35 ms per 10k rows, plus ~0.4 s per
+        10k rows for Chroma's own first open of the collection after a restart), which is what made the
+        p95 of random windows grow with memory."""
+        n = 0
+        for b in reversed(self.buckets(space)):
+            try:
+                self._col(b).count()  # Chroma's first open, outside _rows_lock, which upsert and searches wait on
+                self._row_index(b)
+            except NotFoundError:  # dropped meanwhile
+                self._forget_col(b)
+                continue
+            n += 1
+        return n
+
+    def _select(
+        self, b: Bucket, since: float | None, until: float | None, modality: str | None, source: str | None
+    ) -> list[str] | None:
+        """Ids of `b` matching the filters; None when nothing needs filtering (every row of the bucket)."""
+        window = not b.covered_by(since, until) and (since is not None or until is not None)
+        if not (window or modality or source):
+            return None
+        ri = self._row_index(b)
+        sources = None
+        if modality:
+            for src, id_ in ri.sources().items():
+                if src not in self._modality:
+                    got = self._col(b).get(ids=[id_], include=["metadatas"])
+                    for meta in got["metadatas"]:
+                        self._modality[src] = str(meta["modality"])
+            sources = {src for src in ri.sources() if self._modality.get(src) == modality}
+        if source:
+            sources = {source} if sources is None else sources & {source}
+        ids = ri.select(since, until, sources)
+        return None if len(ids) == len(ri) and not ri.foreign else ids
+
+    def _forget_col(self, bucket: Bucket) -> None:
+        self._cols.pop(bucket.name, None)
+        self._rows.pop(bucket.name, None)
+        self.index.remove(bucket.name)
+
+    def search(
+        self,
+        space: str,
+        vector: np.ndarray,
+        k: int,
+        since: float | None = None,
+        until: float | None = None,
+        modality: str | None = None,
+        source: str | None = None,
+    ) -> list[Hit]:
+        q = np.asarray(vector, np.float32)[np.newaxis]
+        buckets = self.buckets(space, since, until)
+
+        def one(b: Bucket) -> list[Hit]:
+            try:
+                return self._search_bucket(b, space, q, k, since, until, modality, source)
+            except NotFoundError:  # dropped meanwhile (retention, another agent)
+                self._forget_col(b)
+                return []
+
+        parts = self._pool.map(one, buckets) if len(buckets) > 1 else map(one, buckets)
+        hits = [h for part in parts for h in part]
+        hits.sort(key=lambda h: (-h.score, h.ts))
+        return hits[:k]
+
+    def _search_bucket(
+        self,
+        b: Bucket,
+        space: str,
+        q: np.ndarray,
+        k: int,
+        since: float | None,
+        until: float | None,
+        modality: str | None,
+        source: str | None,
+    ) -> list[Hit]:
+        col = self._col(b)
+        ids = self._select(b, since, until, modality, source)
+        if ids is not None and not ids:
+            return []
+        if ids is not None and len(ids) <= SMALL:  # a few rows: exact scores here beat a query round trip
+            got = col.get(ids=ids, include=["metadatas", "embeddings"])
+            vecs = np.asarray(got["embeddings"], np.float32)
+            scores = vecs @ q[0] / np.maximum(np.linalg.norm(vecs, axis=1) * np.linalg.norm(q[0]), 1e-12)
+            best = np.argsort(-scores, kind="stable")[:k]
+            return [hit_from(got["ids"][i], got["metadatas"][i], space, round(float(scores[i]), 4)) for i in best]
+        res = col.query(
+            query_embeddings=q,
+            n_results=k if ids is None else min(k, len(ids)),
+            ids=ids,
+            include=["metadatas", "distances"],
+        )
+        rows = zip(res["ids"][0], res["metadatas"][0], res["distances"][0], strict=True)
+        return [hit_from(id_, meta, space, round(1.0 - float(dist), 4)) for id_, meta, dist in rows]
+
+    def range(
+        self,
+        since: float | None,
+        until: float | None = None,
+        modality: str | None = None,
+        source: str | None = None,
+        limit: int = 1000,
+    ) -> list[tuple[Hit, np.ndarray]]:
+        """Rows of every space in [since, until] oldest first, with their vectors (score 0: no query)."""
+        rows: list[tuple[Hit, np.ndarray]] = []
+        for b in self.buckets(None, since, until):
+            if len(rows) >= limit and rows[limit - 1][0].ts < b.start:
+                break  # buckets come oldest first: nothing later can be among the first `limit`
+            try:
+                ids = self._select(b, since, until, modality, source)
+                if ids is None:
+                    ids = self._row_index(b).select(None, None)
+                # ids carry their capture time: fetch vectors only for the oldest `limit`, not the bucket
+                ids = sorted(ids, key=lambda i: split_id(i)[1])[:limit]  # type: ignore[index]
+                if not ids:
+                    continue
+                got = self._col(b).get(ids=ids, include=["metadatas", "embeddings"])
+            except NotFoundError:
+                self._forget_col(b)
+                continue
+            for id_, meta, vec in zip(got["ids"], got["metadatas"], got["embeddings"], strict=True):
+                rows.append((hit_from(id_, meta, b.space, 0.0), np.asarray(vec, np.float32)))
+            rows.sort(key=lambda r: (r[0].ts, r[0].space, r[0].id))
+        return rows[:limit]
+
+    def vectors(self, id_: str) -> dict[str, np.ndarray]:
+        """The stored vector of frame `id_` in every space it has one."""
+        parts = split_id(id_)
+        ts = None if parts is None else parts[1]
+        out: dict[str, np.ndarray] = {}
+        for b in self.buckets(None, ts, ts):
+            try:
+                got = self._col(b).get(ids=[id_], include=["embeddings"])
+            except NotFoundError:
+                self._forget_col(b)
+                continue
+            if got["ids"]:
+                out[b.space] = np.asarray(got["embeddings"][0], np.float32)
+        return out
+
+    def count(self, space: str | None = None, since: float | None = None, until: float | None = None) -> int:
+        n = 0
+        for b in self.buckets(space, since, until):
+            try:
+                ids = self._select(b, since, until, None, None)
+            except NotFoundError:
+                self._forget_col(b)
+                continue
+            n += self.bucket_count(b) if ids is None else len(ids)
+        return n
+
+    def bucket_count(self, bucket: Bucket) -> int:
+        try:
+            return self._col(bucket).count()
+        except NotFoundError:  # dropped by another agent sharing the server
+            self._forget_col(bucket)
+            return 0
+
+    def drop(self, bucket: Bucket) -> int:
+        """Delete a whole bucket; returns its row count."""
+        try:
+            n = self._col(bucket).count()
+            self.client.delete_collection(bucket.name)
+        except NotFoundError:
+            n = 0
+        self._forget_col(bucket)
+        return n
+
+    def trim(self, bucket: Bucket, since: float | None, until: float | None) -> int:
+        """Delete the rows of `bucket` with since <= ts <= until; returns how many."""
+        col = self._col(bucket)
+        ids = self._select(bucket, since, until, None, None)
+        if ids is None:  # the range covers the bucket
+            ids = col.get(include=[])["ids"]
+        for i in range(0, len(ids), 5000):
+            col.delete(ids=ids[i : i + 5000])
+        cached = self._rows.get(bucket.name)
+        if cached is not None:
+            cached[1].remove(ids)
+        return len(ids)

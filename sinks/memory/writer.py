@@ -1,0 +1,438 @@
+"""Associative memory in Chroma. The daemon is the single writer: one writer thread batches, spools and
+drops; queries read concurrently.
+
+Rows are bucketed by space and capture time (sinks/buckets.py, sinks/store.py) so a time-window query
+touches only its buckets and retention drops whole buckets. A write the store refuses for a reason other
+than bad data (store down, disk full, server unreachable) goes to an on-disk spool (sinks/spool.py) and
+is replayed in order once the store takes writes again, so that at every moment
+
+    recovered + received == stored + queued + spool_rows + rejected + lost + purged
+
+(`recovered`: spooled rows found at start; `lost`: rows neither stored nor spooled, e.g. the spool disk
+failing too; `purged`: spooled rows removed by forget). Frames refused because the queue was full are
+`dropped` and never received. Forget and retention run on the writer thread too.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import cv2
+import numpy as np
+
+from encoders.records import Encoded, Frame
+from encoders.resize import shrink
+from sinks.memory import retention
+from sinks.memory.buckets import parse_bucket
+from sinks.memory.rows import Hit, Refused
+from sinks.memory.spool import Record, Spool
+from sinks.memory.storeproc import RemoteStore
+
+if TYPE_CHECKING:
+    from sinks.memory.store import BucketStore
+
+__all__ = ["Hit", "Memory"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+RETRY_MAX_S = 30.0
+
+
+class Memory:
+    def __init__(
+        self,
+        data_dir: Path,
+        batch_size: int,
+        flush_s: float,
+        thumbnails: bool,
+        thumb_width: int,
+        queue_size: int,
+        *,
+        url: str = "",
+        bucket: str = "1d",
+        retention_days: float = 0.0,
+        retention_bytes: int = 0,
+        retention_every_s: float = 3600.0,
+        retry_s: float = 0.5,
+        process: bool = False,
+    ) -> None:
+        # process: the store runs in a child (sinks/storeproc.py), as in the daemon, where Chroma's writes
+        # would otherwise hold the GIL that inference callbacks need
+        self.store: BucketStore | RemoteStore
+        if process:
+            self.store = RemoteStore(data_dir / "chroma", url, parse_bucket(bucket))
+        else:
+            from sinks.memory.store import BucketStore  # chromadb, in this process
+
+            self.store = BucketStore(data_dir / "chroma", url, parse_bucket(bucket))
+        self.spool = Spool(data_dir / "spool")
+        self.thumbs_dir = data_dir / "thumbs" if thumbnails else None
+        self.thumb_width = thumb_width
+        self.batch_size = batch_size
+        self.flush_s = flush_s
+        self.retention_days, self.retention_bytes = retention_days, retention_bytes
+        self.retention_every_s = retention_every_s
+        self.retry_s = retry_s
+        self._q: queue.Queue[Encoded] = queue.Queue(maxsize=queue_size)
+        self._tasks: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="memory-writer", daemon=True)
+        self._lock = threading.Lock()  # counters: put runs on inference callback threads
+        self._queued = 0  # rows in the queue or in the batch being written
+        self._inflight_ts: float | None = None  # oldest ts of the batch being written
+        self._retry_at = 0.0  # monotonic: next replay attempt
+        self._backoff = retry_s
+        self._retention_at = 0.0  # monotonic: next retention run
+        self.recovered = self.spool.rows
+        self.received = 0  # rows accepted by put
+        self.stored = 0  # rows the store took (new or replayed)
+        self.dropped = 0  # frames refused because the queue was full
+        self.rejected = 0  # rows that are bad data (invalid vector, wrong dim): never retried
+        self.failed = 0  # rows whose first write failed (they went to the spool)
+        self.lost = 0  # rows neither stored nor spooled
+        self.purged = 0  # spooled rows removed by forget
+        self.thumb_errors = 0
+        self.retention_errors = 0
+
+    # -- the daemon's side ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self.store.url:  # a server's row indexes expire anyway (other agents write there too)
+            threading.Thread(target=self._warm, name="memory-warm", daemon=True).start()
+
+    def _warm(self) -> None:
+        """Open every bucket and read its ids now, newest first, so the first windowed query does not
+        (~0.4 s for Chroma's first open of a 10k-row bucket, ~35 ms for its ids: see bench/query.py)."""
+        try:
+            self.store.warm()
+        except Exception as e:  # only slower first queries
+            log.warning("could not pre-load the store's buckets: %s", e)
+
+    def thumb_path(self, frame: Frame) -> str | None:
+        if self.thumbs_dir is None or frame.modality != "image":
+            return None
+        day = time.strftime("%Y-%m-%d", time.localtime(frame.ts_ns / 1e9))
+        return str(self.thumbs_dir / day / f"{frame.id}.jpg")
+
+    def put(self, item: Encoded) -> None:
+        """Queue a frame's vectors for the writer; never blocks. Invalid vectors are counted and left out."""
+        good = tuple(e for e in item.embeddings if _valid(e.vector))
+        bad = len(item.embeddings) - len(good)
+        if bad:
+            log.error("%d vector(s) of %s are not finite 1-d float vectors; not stored", bad, item.frame.id)
+        try:
+            self._q.put_nowait(replace(item, embeddings=good) if bad else item)
+        except queue.Full:
+            with self._lock:
+                self.dropped += 1
+            return
+        with self._lock:
+            self.received += len(item.embeddings)
+            self.rejected += bad
+            self._queued += len(good)
+
+    def close(self) -> None:
+        """Write what is queued (to the store, else the spool), then stop the writer."""
+        self._stop.set()
+        idle_until = time.monotonic() + 5
+        while self._thread.is_alive() and time.monotonic() < idle_until:  # wait while it makes progress
+            before = self.stored
+            self._thread.join(timeout=1)
+            if self.stored > before:
+                idle_until = time.monotonic() + 5
+        self.store.close()  # a writer still busy after that spools the rest (calls to a closed store fail fast)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    # -- the writer thread ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            self._run_tasks()
+            self._maintain()
+            stopping = self._stop.is_set()
+            batch = self._collect()
+            if batch:
+                self.write(batch)
+            elif stopping and self._q.empty() and self._tasks.empty():
+                break
+        if len(self.spool):
+            self._replay(force=True)  # one last try, so a store that came back gets everything now
+
+    def _collect(self) -> list[Encoded]:
+        batch: list[Encoded] = []
+        deadline = time.monotonic() + self.flush_s
+        while len(batch) < self.batch_size:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0 or (self._stop.is_set() and self._q.empty()) or not self._tasks.empty():
+                break
+            try:
+                item = self._q.get(timeout=min(timeout, 0.1))
+            except queue.Empty:
+                continue
+            if not batch:
+                self._inflight_ts = item.frame.ts_ns / 1e9
+            batch.append(item)
+        return batch
+
+    def _run_tasks(self) -> None:
+        while True:
+            try:
+                fn, fut = self._tasks.get_nowait()
+            except queue.Empty:
+                return
+            if fut.set_running_or_notify_cancel():
+                try:
+                    fut.set_result(fn())
+                except Exception as e:  # handed to the caller, who answers the request with it
+                    fut.set_exception(e)
+
+    def _call(self, fn: Callable[[], T], timeout: float = 120.0) -> T:
+        """Run `fn` on the writer thread (the single writer), or here if the writer is not running."""
+        if not self._thread.is_alive() or threading.current_thread() is self._thread:
+            return fn()
+        fut: Future = Future()
+        self._tasks.put((fn, fut))
+        return fut.result(timeout)
+
+    def _maintain(self) -> None:
+        if len(self.spool) and time.monotonic() >= self._retry_at:
+            self._replay()
+        if (self.retention_days or self.retention_bytes) and time.monotonic() >= self._retention_at:
+            self._retention_at = time.monotonic() + self.retention_every_s
+            try:
+                self.apply_retention()
+            except Exception as e:  # store down: try again next period
+                self.retention_errors += 1
+                log.error("retention failed: %s", e)
+
+    def write(self, batch: list[Encoded]) -> None:
+        rows: dict[tuple[str, int], tuple[list[str], list[np.ndarray], list[dict]]] = {}
+        for item in batch:
+            thumb = self._save_thumb(item.frame)
+            for e in item.embeddings:
+                # grouped by length too: a vector of the wrong length is refused alone, not with its batch
+                ids, vecs, metas = rows.setdefault((e.space, e.dim), ([], [], []))
+                ids.append(e.frame_id)
+                vecs.append(np.asarray(e.vector, np.float32))
+                meta = {"ts": e.ts_ns / 1e9, "source": e.source, "modality": e.modality}
+                metas.append(meta | {"labels": "|".join(e.labels), "thumb": thumb or ""})
+        for (space, _), (ids, vecs, metas) in rows.items():
+            for part in self.store.split(Record(space, ids, np.stack(vecs), metas)):
+                self._store(part)
+        self._inflight_ts = None
+
+    def _store(self, part: Record) -> None:
+        """Into the store if nothing is spooled before it (order), else (or on failure) into the spool."""
+        n = len(part.ids)
+        if len(self.spool):
+            self._replay()
+        if not len(self.spool):
+            try:
+                self.store.upsert(part)
+                self._count("stored", n, queued=-n)
+                return
+            except Refused as e:
+                self._count("rejected", n, queued=-n)
+                log.error("store rejected %d rows in %s: %s", n, part.space, e)
+                return
+            except Exception as e:  # store errors must not kill the writer: spool, count, retry later
+                self._count("failed", n)
+                self._retry_at = time.monotonic() + self._backoff
+                log.error("store write of %d rows in %s failed (%s); spooling", n, part.space, e)
+        try:
+            self.spool.append(part)
+            self._count(None, 0, queued=-n)
+        except OSError as e:
+            self._count("lost", n, queued=-n)
+            log.error("spool write of %d rows failed too, rows lost: %s", n, e)
+
+    def _replay(self, force: bool = False) -> None:
+        """Spooled records into the store, oldest first, until one fails (then back off)."""
+        if not force and time.monotonic() < self._retry_at:
+            return
+        while (head := self.spool.head()) is not None:
+            path, rec = head
+            try:
+                for part in self.store.split(rec):
+                    self.store.upsert(part)  # idempotent: a part written before a failure is rewritten
+            except Refused as e:
+                self.spool.pop(path)
+                self._count("rejected", len(rec.ids))
+                log.error("store rejected %d spooled rows in %s: %s", len(rec.ids), rec.space, e)
+                continue
+            except Exception as e:
+                wait, self._backoff = self._backoff, min(self._backoff * 2, RETRY_MAX_S)
+                self._retry_at = time.monotonic() + wait
+                log.warning("replay of %d spooled rows failed (%s); next try in %.1fs", len(rec.ids), e, wait)
+                return
+            self.spool.pop(path)
+            self._count("stored", len(rec.ids))
+            self._backoff = self.retry_s
+            log.info("replayed %d spooled rows into %s (%d rows left)", len(rec.ids), rec.space, self.spool.rows)
+
+    def _count(self, name: str | None, n: int, queued: int = 0) -> None:
+        with self._lock:
+            if name:
+                setattr(self, name, getattr(self, name) + n)
+            self._queued += queued
+
+    def _save_thumb(self, frame: Frame) -> str | None:
+        path = self.thumb_path(frame)
+        if path is None:
+            return None
+        h, w = frame.data.shape[:2]
+        scale = self.thumb_width / max(w, 1)
+        small = shrink(frame.data, self.thumb_width, max(1, round(h * scale)))
+        ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+        try:
+            if not ok:
+                raise ValueError("JPEG encoding failed")
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_bytes(jpg.tobytes())
+        except (OSError, ValueError) as e:
+            self.thumb_errors += 1
+            log.warning("thumbnail %s not written: %s", path, e)
+            return None
+        return path
+
+    # -- retention and forget (on the writer thread) ----------------------------------------------------
+
+    def apply_retention(self, now: float | None = None) -> dict[str, int]:
+        """Drop buckets past `retention_days`, then the oldest past `retention_bytes`, then their thumbnails."""
+        return self._call(lambda: self._retention(time.time() if now is None else now))
+
+    def _retention(self, now: float) -> dict[str, int]:
+        out = {"buckets": 0, "rows": 0, "thumbs": 0}
+        plans = []
+        if self.retention_days:
+            plans.append((retention.by_age(self.store.buckets(), now - self.retention_days * 86400), now))
+        for plan, cutoff in plans:
+            self._execute(plan, None, cutoff, out)
+        if self.retention_bytes:
+            buckets = self.store.buckets()
+            sizes = {b.name: retention.estimate_bytes(b.space, self.store.bucket_count(b)) for b in buckets}
+            plan = retention.by_bytes(buckets, sizes, retention.thumb_bytes(self.thumbs_dir), self.retention_bytes)
+            self._execute(plan, None, None, out)
+        if out["buckets"] or out["rows"]:
+            log.info("retention: dropped %(buckets)d buckets, %(rows)d rows, %(thumbs)d thumbnails", out)
+        return out
+
+    def _execute(self, plan: retention.Plan, since: float | None, until: float | None, out: dict) -> None:
+        for b in plan.drop:
+            out["rows"] += self.store.drop(b)
+            out["buckets"] += 1
+        for b in plan.trim:
+            out["rows"] += self.store.trim(b, since, until)
+        if plan.thumbs_before is not None:
+            out["thumbs"] += retention.remove_thumbs(self.thumbs_dir, None, plan.thumbs_before - 1e-6)
+
+    def forget(self, since: float | None, until: float | None) -> dict[str, int]:
+        """Delete every row and thumbnail captured in [since, until], queued and spooled ones included."""
+        if since is None and until is None:
+            raise ValueError("forget needs a time range")
+        return self._call(lambda: self._forget(since, until))
+
+    def _forget(self, since: float | None, until: float | None) -> dict[str, int]:
+        pending: list[Encoded] = []
+        while True:  # what is queued now was captured before the request: write it, then delete it
+            try:
+                pending.append(self._q.get_nowait())
+            except queue.Empty:
+                break
+        if pending:
+            self.write(pending)
+        purged = self.spool.purge(since, until)
+        self._count("purged", purged)
+        out = {"count": purged, "buckets": 0, "rows": 0, "thumbs": 0}
+        self._execute(retention.forget(self.store.buckets(), since, until), since, until, out)
+        out["thumbs"] += retention.remove_thumbs(self.thumbs_dir, since, until)
+        out["count"] += out.pop("rows")
+        log.info("forgot %(count)d rows (%(buckets)d whole buckets) and %(thumbs)d thumbnails", out)
+        return out
+
+    # -- reads (any thread) -----------------------------------------------------------------------------
+
+    def search(
+        self,
+        space: str,
+        vector: np.ndarray,
+        k: int,
+        since: float | None = None,
+        until: float | None = None,
+        modality: str | None = None,
+        source: str | None = None,
+    ) -> list[Hit]:
+        """Top-k rows of `space` nearest to `vector`, filtered by time window, modality and source."""
+        return self.store.search(space, vector, k, since, until, modality, source)
+
+    def vectors(self, id: str) -> dict[str, np.ndarray]:
+        """The stored vector of memory `id` in every space (for "more like this")."""
+        return self.store.vectors(id)
+
+    def range(
+        self,
+        since: float | None,
+        until: float | None = None,
+        modality: str | None = None,
+        source: str | None = None,
+        limit: int = 1000,
+    ) -> list[tuple[Hit, np.ndarray]]:
+        """Up to `limit` rows of every space captured in [since, until], oldest first (backfill)."""
+        return self.store.range(since, until, modality, source, limit)
+
+    def count(self, space: str | None = None, since: float | None = None, until: float | None = None) -> int:
+        return self.store.count(space, since, until)
+
+    def spaces(self) -> list[str]:
+        return self.store.spaces()
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            counts = {
+                "received": self.received,
+                "stored": self.stored,
+                "queued": self._queued,
+                "dropped": self.dropped,
+                "rejected": self.rejected,
+                "failed": self.failed,
+                "lost": self.lost,
+                "purged": self.purged,
+                "recovered": self.recovered,
+            }
+        oldest = [t for t in (self._queue_head_ts(), self._inflight_ts, self.spool.oldest_ts) if t is not None]
+        lag = round(max(0.0, time.time() - min(oldest)), 3) if oldest else 0.0
+        remote = self.store if isinstance(self.store, RemoteStore) else None
+        return counts | {
+            "spool_rows": self.spool.rows,
+            "spool_bytes": self.spool.bytes,
+            "store_lag_s": lag,
+            "buckets": self._known_buckets(),
+            "store_process": remote.pid if remote else None,
+            "store_starts": remote.starts if remote else 0,
+            "thumb_errors": self.thumb_errors,
+            "retention_errors": self.retention_errors,
+        }
+
+    def _known_buckets(self) -> int | None:
+        try:
+            return self.store.known_buckets()
+        except Exception:  # the store process is down: status still answers
+            return None
+
+    def _queue_head_ts(self) -> float | None:
+        with self._q.mutex:
+            return self._q.queue[0].frame.ts_ns / 1e9 if self._q.queue else None
+
+
+def _valid(v: Any) -> bool:
+    return isinstance(v, np.ndarray) and v.ndim == 1 and v.size > 0 and bool(np.isfinite(v).all())

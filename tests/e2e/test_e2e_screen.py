@@ -1,0 +1,121 @@
+"""The spine end to end: Xvfb screen → daemon (OpenVINO) → ZMQ bus + Chroma → `sensorium query`.
+
+The daemon runs as its own process with the real CLI; this test process subscribes and queries
+like any other client would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import skimage.data
+
+from agent import config
+from sinks.client import Subscriber
+from tests.support.daemon import ONLY_SCREEN, start_daemon, status, stop_daemon, wait_for
+from tests.support.env import ROOT, sensorium
+
+BASE = "[device]\nname = 'CPU'\n[screen]\nfps = 4.0\nforce_keep_s = 3.0\n[store]\nflush_s = 0.2\n"
+CATS = {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat", "lynx"}
+
+
+def start(tmp_path):
+    return start_daemon(tmp_path, BASE + ONLY_SCREEN)
+
+
+def test_cat_on_screen_is_published_stored_and_found(xvfb, home, tmp_path):
+    xvfb.show(skimage.data.chelsea())
+    proc, cfg = start(tmp_path)
+    sub = Subscriber(config.bus_endpoint(cfg), "emb.image.screen0")
+    try:
+        frames: dict[str, dict] = {}  # id -> space -> message; a frame's vectors arrive back to back
+
+        def cat_complete(m) -> bool:
+            frames.setdefault(m.header["id"], {})[m.header["space"]] = m
+            got = frames[m.header["id"]]
+            return len(got) == 2 and bool(CATS & set(m.header["labels"]))
+
+        msg = wait_for(sub, cat_complete)
+        cat, feature = frames[msg.header["id"]]["minilm-l6/384"], frames[msg.header["id"]]["effnet-lite0/1280"]
+        assert cat.topic == feature.topic == "emb.image.screen0"
+        for m, dim in ((cat, 384), (feature, 1280)):
+            assert m.vector.dtype == np.float32 and m.vector.shape == (dim,) and m.header["dim"] == dim
+            assert abs(float(np.linalg.norm(m.vector)) - 1.0) < 1e-4
+        assert os.path.isfile(cat.header["thumb"]) or wait_file(cat.header["thumb"])
+
+        cfg_arg = ["--config", str(tmp_path / "cfg.toml")]
+        tail = subprocess.Popen(
+            [sys.executable, "-m", "agent", *cfg_arg, "tail", "emb.image", "-n", "2", "--json", "--timeout", "60"],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        time.sleep(1.5)  # let the subscriber connect before the screen changes
+        shown = {}
+        for name in ("coffee", "rocket"):
+            xvfb.show(getattr(skimage.data, name)())
+            msg = wait_for(sub, lambda m: m.header["space"] == "minilm-l6/384" and not CATS & set(m.header["labels"]))
+            shown[name] = msg.header["id"]
+        tailed = [json.loads(line) for line in tail.communicate(timeout=60)[0].splitlines()]
+        assert tail.returncode == 0 and len(tailed) == 2
+        assert {t["id"] for t in tailed} <= {shown["coffee"], shown["rocket"]}
+        assert all(t["topic"] == "emb.image.screen0" and abs(t["norm"] - 1) < 1e-4 for t in tailed)
+        time.sleep(0.5)  # let the writer flush
+
+        out = sensorium(*cfg_arg, "query", "a cat", "--json", "-k", "10")
+        hits = json.loads(out.stdout)
+        assert hits, "query returned nothing"
+        assert CATS & set(hits[0]["labels"]), hits[0]
+        ids = [h["id"] for h in hits]
+        assert ids.index(shown["coffee"]) > 0 and ids.index(shown["rocket"]) > 0
+        first_other = min(ids.index(shown["coffee"]), ids.index(shown["rocket"]))
+        assert all(CATS & set(h["labels"]) for h in hits[:first_other])  # every cat frame ranks above them
+
+        text = sensorium(*cfg_arg, "query", "a cat", "--since", "10m").stdout
+        assert "screen0" in text and ".jpg" in text
+    finally:
+        sub.close()
+        took = stop_daemon(proc, tmp_path)
+    log = (tmp_path / "daemon.log").read_text()
+    assert "stopped in" in log and took < 15
+
+
+def wait_file(path: str, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.isfile(path):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_static_screen_is_one_memory_plus_forced_keeps(xvfb, home, tmp_path):
+    xvfb.show(skimage.data.astronaut())
+    proc, cfg = start(tmp_path)
+    try:
+        time.sleep(7.0)
+        st = status(cfg)
+    finally:
+        stop_daemon(proc, tmp_path)
+    src = st["sources"]["screen0"]
+    # 7 s at 4 fps with a forced keep every 3 s: ~28 captures, 1 kept for the change + 1-2 forced.
+    assert src["captured"] >= 15, src
+    assert src["kept"] == 1 + src["forced"] and 1 <= src["forced"] <= 3, src
+    from sinks.memory import Memory
+
+    mem = Memory(cfg.daemon.data_dir, 1, 0.1, False, 8, 1)
+    assert mem.count("minilm-l6/384") == src["kept"] == mem.count("effnet-lite0/1280")
+
+
+def test_no_display_exits_2_with_a_table_and_a_hint(home, tmp_path, monkeypatch):
+    monkeypatch.setenv("DISPLAY", ":9999")
+    out = sensorium("run", check=False, timeout=60)
+    assert out.returncode == 2
+    assert "make demo" in out.stderr
+    for name in ("screen0", "cam0", "mic0"):  # one table: every configured source and why it was skipped
+        assert any(line.startswith(name) and "skipped" in line for line in out.stderr.splitlines()), out.stderr

@@ -1,0 +1,39 @@
+"""A plain mapped X window made with python-xlib, for the screen-exclusion tests."""
+
+from __future__ import annotations
+
+import Xlib.display
+
+from agent.sources.exclude import Rect
+
+
+class XWin:
+    """A plain mapped X window with a title and a class, drawn white by the server."""
+
+    def __init__(self, display: str, title: str, cls: tuple[str, str], r: Rect) -> None:
+        self.d = Xlib.display.Display(display)
+        scr = self.d.screen()
+        self.win = scr.root.create_window(r.x, r.y, r.w, r.h, 0, scr.root_depth, background_pixel=scr.white_pixel)
+        self.title(title)
+        self.win.set_wm_class(*cls)
+        self.win.map()
+        self.d.sync()
+
+    def title(self, text: str) -> None:
+        self.win.set_wm_name(text)
+        self.win.change_property(
+            self.d.intern_atom("_NET_WM_NAME"), self.d.intern_atom("UTF8_STRING"), 8, text.encode()
+        )
+        self.d.sync()
+
+    def move(self, x: int, y: int) -> None:
+        self.win.configure(x=x, y=y)
+        self.d.sync()
+
+    def unmap(self) -> None:
+        self.win.unmap()
+        self.d.sync()
+
+    def close(self) -> None:
+        self.win.destroy()
+        self.d.close()
