@@ -12,10 +12,12 @@ import re
 import socket
 import tomllib
 from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "configs" / "default.toml"
+DEFAULT_PATH: Traversable = files("configs") / "default.toml"  # package data: found in a wheel install too
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEVICES = ("AUTO", "NPU", "GPU", "CPU")
 HINTS = ("LATENCY", "THROUGHPUT")
@@ -257,7 +259,7 @@ def default_dirs() -> tuple[Path, Path, Path]:
     return data, cache, run
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path | Traversable) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text())
     except FileNotFoundError:
