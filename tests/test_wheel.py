@@ -19,8 +19,11 @@ from pathlib import Path
 
 from tests.support.env import ROOT
 
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 # What the build reads; the rest of the checkout (venv, caches, tests, .git) stays behind.
-BUILD_INPUTS = ("pyproject.toml", "README.md", "agent", "encoders", "sinks", "bench", "demo", "configs")
+BUILD_INPUTS = {"pyproject.toml", PYPROJECT["project"]["readme"]} | {
+    name.split(".")[0] for name in PYPROJECT["tool"]["setuptools"]["packages"]
+}
 PROBE = """
 import json, agent, configs
 from agent import config
@@ -77,7 +80,7 @@ def test_installed_wheel_runs_and_finds_its_defaults_from_another_directory(tmp_
     for key in ("agent", "configs", "default"):  # the installed copy, not the checkout
         assert Path(loaded[key]).is_relative_to(venv), loaded
     assert loaded["default"].endswith("configs/default.toml"), loaded
-    defaults = tomllib.loads((ROOT / "configs" / "default.toml").read_text())
+    defaults = tomllib.loads((ROOT / "configs" / "default.toml").read_text())  # the checkout's, as shipped
     assert (loaded["fps"], loaded["image"], loaded["port"]) == (
         defaults["screen"]["fps"],
         defaults["models"]["image"],
