@@ -3,6 +3,10 @@
 Validation is by example: every user key must exist in the defaults with a value of the same type
 (an int is accepted where a float is expected). Enumerated values are checked here too, so a bad
 config fails at start with one line that names the key.
+
+Plain dataclasses, not pydantic: a pydantic version (issue 14) was barely shorter (308 lines against 339),
+said less ("should match pattern ..." for store.url, no "(dBFS)" or "(0 = any free port)"), needed guards
+of its own, and made every CLI start about 0.6 s slower (the CLI does not import pydantic otherwise).
 """
 
 from __future__ import annotations
