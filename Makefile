@@ -36,7 +36,9 @@ sysdeps:
 	  else echo "missing:$$missing (install: sudo apt-get install $(APT_TEST)); those tests are skipped, or fail under CI"; fi; \
 	fi
 
+# lint-imports: the import-linter contracts in pyproject.toml (which package may import which).
 test: install sysdeps
+	$(BIN)/lint-imports
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 # The demo's photos come from scikit-image (the `demo` extra); the stand-ins are the test's apt packages.
@@ -55,6 +57,7 @@ bench: sysdeps models
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache
+	rm -rf $(VENV) .cache .pytest_cache .import_linter_cache

@@ -1,14 +1,15 @@
 """`sensorium bench`: runs the benchmark suite in bench/ (the same as `python -m bench` / `make bench`).
 
-A thin wrapper: the benchmarks import torch for their PyTorch baselines, so they live outside the
-daemon's packages and are imported only when this command runs. The options mirror bench.runner's.
+A thin wrapper that starts `python -m bench` as a child process: the benchmarks import torch for their
+PyTorch baselines and drive the demo's stand-ins, so they live outside the daemon's packages, and agent
+never imports them (an import-linter contract checks it). The options mirror bench.runner's.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
-from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,14 +22,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.set_defaults(fn=cmd_bench)
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
+def bench_argv(args: argparse.Namespace) -> list[str]:
+    """This command's options as `python -m bench` takes them (unset ones left to its defaults)."""
     argv = ["--quick"] if args.quick else []
     for opt in ("only", "scale", "device", "json"):
         if getattr(args, opt) is not None:
             argv += [f"--{opt}", str(getattr(args, opt))]
-    try:
-        from bench.runner import main as run
-    except ImportError:  # an editable install made before bench/ existed: use the source tree
-        sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-        from bench.runner import main as run
-    return run(argv)
+    return argv
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """The benchmarks' exit code (a child killed by signal N gives 128 + N, as a shell reports it)."""
+    code = subprocess.run([sys.executable, "-m", "bench", *bench_argv(args)]).returncode
+    return 128 - code if code < 0 else code
