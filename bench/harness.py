@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from agent.pipeline.gate import ChangeGate
-from agent.sources.base import CaptureThread
+from agent.sources.pacing import Pacer
+from agent.sources.supervisor import Supervisor
 from encoders.records import Frame
 
 from .common import cpu_seconds, percentile, write_config
@@ -27,7 +28,7 @@ from .common import cpu_seconds, percentile, write_config
 AUDIO_RATE = 16000
 
 
-class SyntheticSource(CaptureThread):
+class SyntheticSource(Supervisor):
     """Posts `frames` round-robin at `fps`, stamped like a real capture; images go through a ChangeGate."""
 
     def __init__(
@@ -46,7 +47,6 @@ class SyntheticSource(CaptureThread):
         self.frames = frames
         self.gate = gate
         self._post = post
-        self.state = "stopped"
         self.captured = 0
         self.kept = 0
 
@@ -57,35 +57,23 @@ class SyntheticSource(CaptureThread):
         h = self.frames[0].shape
         return f"synthetic {self.modality} {h} at {1 / self.period:g}/s"
 
-    def stop(self) -> None:
-        self._signal_stop()
-        if self._thread:
-            self._thread.join(timeout=2)
-        self.state = "stopped"
-
-    def _run(self) -> None:
-        self.state = "running"
-        next_t = time.monotonic()
+    def _session(self) -> bool:
+        pacer = Pacer(self.period)
         i = 0
-        while not self._stop.is_set():
-            if self._pause.active:
-                self._pause.hold(self._stop)
-                continue
+        while self._capturing():
             data = self.frames[i % len(self.frames)]
             i += 1
             mono_ns, ts_ns = time.monotonic_ns(), time.time_ns()
             self.captured += 1
+            self._running()
             if self.gate is None or self.gate.keep(data, mono_ns):
                 self.kept += 1
                 self._post(Frame(self.name, self.modality, data, ts_ns, mono_ns))
-            next_t += self.period
-            delay = next_t - time.monotonic()
-            if delay < 0:
-                next_t, delay = time.monotonic(), 0.0
-            self._stop.wait(delay)  # a wait, not time.sleep: stop is immediate and profiles see it as idle
+            self._sleep(pacer.next())  # a wait, not time.sleep: stop is immediate and profiles see it as idle
+        return False
 
-    def stats(self) -> dict[str, float | int | str]:
-        return {"state": self.state, "captured": self.captured, "kept": self.kept, **self._pause.stats()}
+    def _counters(self) -> dict[str, int]:
+        return {"captured": self.captured, "kept": self.kept}
 
 
 def noise_windows(n: int, samples: int, seed: int = 1) -> list[np.ndarray]:

@@ -32,7 +32,7 @@ ROLES = {  # a stack containing this function belongs to that thread
     "Memory._run": "memory writer (thumbnails + store calls)",
     "_Child._read": "store replies (from the Chroma process)",
     "Publisher._run": "publisher (JSON + ZMQ send)",
-    "SyntheticSource._run": "synthetic source (gate + Frame)",
+    "SyntheticSource._session": "synthetic source (gate + Frame)",
 }
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from .supervisor import State
+
 
 class Source(Protocol):
+    """What the daemon and the control endpoint use of a source; every source here is a `Supervisor`."""
+
     name: str
     modality: str
-    state: str  # running | reconnecting | paused | resuming | stopped (camera file: ended)
+    state: State  # a str: running | reconnecting | paused | resuming | stopped (camera file: ended)
 
     def probe(self) -> str | None:
         """None when the sensor can be opened, else a one-line reason it cannot."""

@@ -5,8 +5,8 @@ when a frame is due at the configured rate, so the driver/stream buffer never ho
 kept frame is at most one device frame old. A video file has no "latest" frame, so it is read at the
 configured rate instead, looping or ending at its end.
 
-Losing the camera is not fatal: the thread counts it, reports "reconnecting" and reopens with a short
-capped backoff (0.1 s → 1 s), so it resumes within about a second of the camera coming back. Network
+Losing the camera is not fatal (supervisor.py): the thread counts it, reports "reconnecting" and reopens
+with a short capped backoff (0.1 s → 1 s), so it resumes within about a second of the camera coming back. Network
 open/read are bounded by FFmpeg timeouts so neither a dead server nor stop() waits on OpenCV's 30 s default.
 
 Paused, the device is released (a webcam's LED goes off, a stream's connection closes) and reopened on
@@ -15,7 +15,6 @@ resume; a file resumes at the frame it was paused on.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -27,17 +26,18 @@ import numpy as np
 from agent.pipeline.gate import ChangeGate
 from encoders.records import Frame
 
-from .base import CaptureThread
-
-log = logging.getLogger(__name__)
+from .pacing import Pacer
+from .supervisor import Lost, Supervisor
 
 TIMEOUT_MS = 1000  # FFmpeg open/read timeout: a hung stream is noticed within a second
-BACKOFF_START, BACKOFF_CAP = 0.1, 1.0
 MAX_ODD = 10  # consecutive undecodable frames before the device is treated as lost
 
 
-class CameraSource(CaptureThread):
+class CameraSource(Supervisor):
     modality = "image"
+    kind = "camera"
+    backoff = (0.1, 1.0)
+    join_s = TIMEOUT_MS / 1000 + 0.2  # an open/read blocks at most TIMEOUT_MS, and stop() waits no longer
 
     def __init__(
         self,
@@ -62,12 +62,10 @@ class CameraSource(CaptureThread):
         self.is_file = isinstance(self.device, str) and not self.is_url and Path(self.device).is_file()
         self._resume_at = 0  # file: frame index to seek to after a pause
         self.size: tuple[int, int] | None = None  # (w, h) of the last opened stream
-        self.state = "stopped"
         self.grabbed = 0
         self.captured = 0
-        self.errors = 0
         self.reconnects = 0
-        self.last_error = ""
+        self._odd = 0  # undecodable frames in a row
         self.reopened_ns: deque[int] = deque(maxlen=100)  # monotonic ns of each resume after a loss
 
     @property
@@ -108,142 +106,79 @@ class CameraSource(CaptureThread):
         kind = " (file, looping)" if self.is_file and self.loop else " (file)" if self.is_file else ""
         return f"{self.label} {res} at {1 / self.period:g} fps{kind}"
 
-    def stop(self) -> None:
-        """Prompt even mid-reconnect: an open/read blocks at most TIMEOUT_MS, and we wait no longer."""
-        self._signal_stop()
-        if self._thread:
-            self._thread.join(timeout=TIMEOUT_MS / 1000 + 0.2)
-            if self._thread.is_alive():
-                log.warning("camera %s: capture thread still busy in OpenCV; it exits on its own", self.name)
-        if self.state != "ended":
-            self._set_state("stopped")
+    @property
+    def _who(self) -> str:
+        return f"camera {self.name} ({self.label})"
 
-    def _hold(self) -> None:
-        """Device already released: wait out the pause; the caller reopens."""
-        self._set_state("paused")
-        self._pause.hold(self._stop)
-        self._set_state("resuming")
+    def _recovered(self) -> None:
+        self.reconnects += 1
+        self.reopened_ns.append(time.monotonic_ns())
 
-    def _set_state(self, state: str, why: str = "") -> None:
-        """One log line per change, so a camera that stays unplugged does not flood the log."""
-        if state == self.state or (self._stop.is_set() and state not in ("stopped", "ended")):
-            return
-        self.state = state
-        level = logging.WARNING if state == "reconnecting" else logging.INFO
-        log.log(level, "camera %s (%s): %s%s", self.name, self.label, state, f" ({why})" if why else "")
-
-    def _fail(self, why: str) -> None:
-        self.errors += 1
-        self.last_error = why
-
-    def _run(self) -> None:
-        backoff = BACKOFF_START
-        while not self._stop.is_set():
-            if self._pause.active:
-                self._hold()
-                backoff = BACKOFF_START
-                continue
-            result = self._session()
-            if result == "ended":
-                self._set_state("ended")
-                return
-            if result == "stopped":
-                continue  # stop() or pause(): the loop head handles both
-            if self.state == "running":  # it delivered frames before it was lost: retry fast
-                backoff = BACKOFF_START
-            self._set_state("reconnecting", self.last_error)
-            self._pause.sleep(backoff, self._stop)
-            backoff = min(backoff * 2, BACKOFF_CAP)
-        self._set_state("stopped")
-
-    def _session(self) -> str:
-        """Open, read until lost/ended/stopped, release. Returns "ended", "lost" or "stopped"."""
+    def _session(self) -> bool:
+        """Open, read until lost/ended/stopped, release; True at the end of a file that does not loop."""
         cap = self._open()
         try:
             if not cap.isOpened():
-                self._fail(f"cannot open {self.label}")
-                return "lost"
+                raise Lost(f"cannot open {self.label}")
+            self._odd = 0
             return self._read_file(cap) if self.is_file else self._read_live(cap)
         finally:
             cap.release()
 
-    def _capturing(self) -> bool:
-        return not self._stop.is_set() and not self._pause.active
+    def _grabbed(self) -> tuple[int, int]:
+        """A frame was grabbed: count it, mark the session running; its (mono_ns, ts_ns) stamps."""
+        stamps = time.monotonic_ns(), time.time_ns()
+        self.grabbed += 1
+        self._running(f"{self.size[0]}x{self.size[1]}" if self.size else "")
+        return stamps
 
-    def _running(self) -> None:
-        """First good frame after an open: count a resume if we were reconnecting."""
-        if self.state == "reconnecting":
-            self.reconnects += 1
-            self.reopened_ns.append(time.monotonic_ns())
-        self._set_state("running", f"{self.size[0]}x{self.size[1]}" if self.size else "")
-
-    def _use(self, cap: cv2.VideoCapture, mono_ns: int, ts_ns: int) -> bool:
-        """Decode, gate, convert and post the grabbed frame; False for an odd (empty) frame."""
+    def _use(self, cap: cv2.VideoCapture, mono_ns: int, ts_ns: int) -> None:
+        """Decode, gate, convert and post the grabbed frame; MAX_ODD odd (empty) frames in a row lose the device."""
         ok, bgr = cap.retrieve()
         if not ok or bgr is None or bgr.size == 0 or bgr.ndim != 3:
-            self._fail("empty frame")
-            return False
+            self._odd += 1
+            if self._odd >= MAX_ODD:
+                raise Lost("empty frame")
+            self._error("empty frame")
+            return
+        self._odd = 0
         self.captured += 1
         if self.gate.keep(bgr, mono_ns):
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             self._post(Frame(self.name, self.modality, np.ascontiguousarray(rgb), ts_ns, mono_ns))
-        return True
 
-    def _read_live(self, cap: cv2.VideoCapture) -> str:
-        """Grab every frame the device produces; decode only those due. Returns "lost" or "stopped"."""
-        due = time.monotonic()
-        odd = 0
-        first = True
+    def _read_live(self, cap: cv2.VideoCapture) -> bool:
+        """Grab every frame the device produces; decode only those due."""
+        pacer = Pacer(self.period)
         while self._capturing():
             if not cap.grab():
-                self._fail(f"no frames from {self.label}")
-                return "lost"
-            mono_ns, ts_ns = time.monotonic_ns(), time.time_ns()
-            self.grabbed += 1
-            if first:
-                self._running()
-                first = False
-            if mono_ns / 1e9 < due:
-                continue  # drained, not decoded: keeps the buffer empty at no conversion cost
-            odd = 0 if self._use(cap, mono_ns, ts_ns) else odd + 1
-            if odd >= MAX_ODD:
-                return "lost"
-            due += self.period
-            if due < time.monotonic():  # device slower than fps or a stall: do not burst to catch up
-                due = time.monotonic() + self.period
-        return "stopped"
+                raise Lost(f"no frames from {self.label}")
+            mono_ns, ts_ns = self._grabbed()
+            if pacer.ready():  # the others are drained, not decoded: the buffer stays empty at no cost
+                self._use(cap, mono_ns, ts_ns)
+                pacer.next()
+        return False
 
-    def _read_file(self, cap: cv2.VideoCapture) -> str:
-        """Read at the configured rate; at the end rewind (loop) or end. Returns "ended", "lost" or "stopped"."""
-        next_t = time.monotonic()
+    def _read_file(self, cap: cv2.VideoCapture) -> bool:
+        """Read at the configured rate; at the end rewind (loop) or end."""
+        pacer = Pacer(self.period)
         since_rewind = self._seek(cap)
-        odd = 0
         while self._capturing():
             if not cap.grab():
                 if since_rewind == 0:  # nothing readable even from the start: broken file
-                    self._fail(f"no frames from {self.label}")
-                    return "lost"
+                    raise Lost(f"no frames from {self.label}")
                 if not self.loop:
-                    return "ended"
+                    return True
                 cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
                 since_rewind = 0
                 continue
-            mono_ns, ts_ns = time.monotonic_ns(), time.time_ns()
-            self.grabbed += 1
-            if self.state != "running":
-                self._running()
+            mono_ns, ts_ns = self._grabbed()
             since_rewind += 1
-            odd = 0 if self._use(cap, mono_ns, ts_ns) else odd + 1
-            if odd >= MAX_ODD:
-                return "lost"
-            next_t += self.period
-            delay = next_t - time.monotonic()
-            if delay < 0:
-                next_t, delay = time.monotonic(), 0
-            self._pause.sleep(delay, self._stop)
+            self._use(cap, mono_ns, ts_ns)
+            self._sleep(pacer.next())
         if self._pause.active:
             self._resume_at = int(cap.get(cv2.CAP_PROP_POS_FRAMES))
-        return "stopped"
+        return False
 
     def _seek(self, cap: cv2.VideoCapture) -> int:
         """After a pause, continue the file where it stopped; returns frames already read (0 or 1)."""
@@ -252,17 +187,7 @@ class CameraSource(CaptureThread):
             return 1  # not at the start: a failed grab is the end of the file, not a broken file
         return 0
 
-    def stats(self) -> dict[str, float | int | str]:
+    def _counters(self) -> dict[str, int]:
         g = self.gate
-        return {
-            "state": self.state,
-            "grabbed": self.grabbed,
-            "captured": self.captured,
-            "kept": g.kept,
-            "gated": g.skipped,
-            "forced": g.forced,
-            "errors": self.errors,
-            "reconnects": self.reconnects,
-            "last_error": self.last_error,
-            **self._pause.stats(),
-        }
+        counts = {"captured": self.captured, "kept": g.kept, "gated": g.skipped, "forced": g.forced}
+        return {"grabbed": self.grabbed, **counts, "reconnects": self.reconnects}

@@ -6,13 +6,12 @@ at the device rate, resamples each to the model rate (soxr), and drops silent on
 inference. Window times come from the sample count since the stream opened, so consecutive windows
 are exactly one hop apart unless samples were really lost, which is counted (overflows, drops).
 Paused, the capture process is killed (the device is closed, nothing is recorded) and a new one is
-spawned on resume.
+spawned on resume. A lost device is respawned with a backoff of 0.2 s → 2 s (supervisor.py).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import select
 import subprocess
@@ -27,17 +26,11 @@ import soxr
 from encoders.records import Frame
 
 from .audio_child import HEADER
-from .base import CaptureThread
-
-log = logging.getLogger(__name__)
+from .supervisor import Lost, Supervisor
 
 BLOCK_S = 0.05  # callback block length
 FIRST_DATA_S = 5.0  # a new capture process may take this long to deliver its first block
 STALL_S = 0.5  # then no samples for this long (10 blocks) means the device is gone
-
-
-class CaptureLost(RuntimeError):
-    """The capture process ended or stopped delivering samples."""
 
 
 class _Pipe:
@@ -80,8 +73,11 @@ def dbfs(x: np.ndarray) -> float:
     return 20.0 * float(np.log10(np.sqrt(np.mean(np.square(x, dtype=np.float64))) + 1e-12))
 
 
-class MicrophoneSource(CaptureThread):
+class MicrophoneSource(Supervisor):
     modality = "audio"
+    kind = "microphone"
+    backoff = (0.2, 2.0)
+    join_s = 3.0
 
     def __init__(
         self,
@@ -103,10 +99,8 @@ class MicrophoneSource(CaptureThread):
         self.silence_dbfs = silence_dbfs
         self._post = post
         self._proc_lock = threading.Lock()  # a pause never misses a capture process being spawned
-        self.state = "stopped"
-        self.counts = {"windows": 0, "kept": 0, "gated": 0, "bad": 0, "overflows": 0, "reconnects": 0, "errors": 0}
+        self.counts = {"windows": 0, "kept": 0, "gated": 0, "bad": 0, "overflows": 0}
         self.samples_in = self.samples_dropped = 0
-        self.last_error = ""
         self._child_error = ""
         self._info: dict = {}
         self._proc: subprocess.Popen | None = None
@@ -135,70 +129,32 @@ class MicrophoneSource(CaptureThread):
         name, rate = self._info.get("name", "?"), self._info.get("rate", 0)
         return f"{name} at {rate} Hz → {self.target_rate} Hz, {self.window_s:.2f} s windows every {self.hop_s:.2f} s"
 
-    # -- thread ---------------------------------------------------------------------------------
-    def stop(self) -> None:
-        self._signal_stop()
-        proc = self._proc
-        if proc is not None:
-            proc.kill()  # unblocks the reader at once; a capture process holds nothing to flush
-        if self._thread:
-            self._thread.join(timeout=3)
-        self._set_state("stopped")
-
-    def _engage(self, seconds: float | None) -> None:
+    # -- supervised session ---------------------------------------------------------------------------
+    def _release(self) -> None:
         with self._proc_lock:
-            self._pause.set(seconds)
-            if self._proc is not None:
-                self._proc.kill()  # the device closes now, not at the reader's next block
+            proc = self._proc  # read once: the capture thread clears it when its session ends
+            if proc is not None:
+                proc.kill()  # the device closes now, not at the reader's next block
 
-    def _hold(self) -> None:
-        """No capture process: wait out the pause; the caller spawns a new one."""
-        self._set_state("paused")
-        self._pause.hold(self._stop)
-        if not self._stop.is_set():
-            self._set_state("resuming")
-
-    def _set_state(self, state: str) -> None:
-        if state != self.state:
-            why = f" ({self.last_error})" if state == "reconnecting" else ""
-            log.info("microphone %s: %s%s", self.name, state, why)
-            self.state = state
-
-    def _run(self) -> None:
-        backoff = 0.2
-        while not self._stop.is_set():
-            with self._proc_lock:
-                paused = self._pause.active
-                if not paused:
-                    self._proc = proc = self._spawn()
-            if paused:
-                self._hold()
-                backoff = 0.2
-                continue
-            errors = threading.Thread(target=self._read_stderr, args=(proc,), daemon=True)
-            errors.start()
-            try:
-                self._capture(proc)
-            except Exception as e:  # lost, ended, garbled: count it, respawn; the thread never dies
-                if self._capturing():
-                    self.counts["errors"] += 1
-                    errors.join(timeout=0.5)  # let the child's own last words arrive
-                    self.last_error = self._child_error or str(e) or "capture process exited"
-            finally:
-                proc.kill()
-                proc.wait()
-                self._proc = None
+    def _session(self) -> bool:
+        with self._proc_lock:  # a pause or stop set before this check finds no process; after it, kills this one
             if not self._capturing():
-                continue  # stop() or pause(): the loop head handles both
-            if self.state == "running":
-                backoff = 0.2
-            self._set_state("reconnecting")
-            self.counts["reconnects"] += 1
-            self._pause.sleep(backoff, self._stop)
-            backoff = min(backoff * 2, 2.0)
-
-    def _capturing(self) -> bool:
-        return not self._stop.is_set() and not self._pause.active
+                return False
+            self._proc = proc = self._spawn()
+        errors = threading.Thread(target=self._read_stderr, args=(proc,), daemon=True)
+        errors.start()
+        try:
+            self._capture(proc)
+        except Exception as e:  # lost, ended, garbled
+            if self._capturing():
+                errors.join(timeout=0.5)  # let the child's own last words arrive
+                raise Lost(self._child_error or str(e) or "capture process exited") from e
+            raise  # killed by stop() or pause(): not a fault
+        finally:
+            proc.kill()
+            proc.wait()
+            self._proc = None
+        return False
 
     def _read_stderr(self, proc: subprocess.Popen) -> None:
         """Keep the child's last distinct line as the error; PortAudio may repeat one line endlessly."""
@@ -206,14 +162,14 @@ class MicrophoneSource(CaptureThread):
         for raw in proc.stderr:
             line = raw.decode(errors="replace").strip()
             if line and line != self._child_error:
-                log.debug("microphone %s capture process: %s", self.name, line)
+                self._log.debug("%s capture process: %s", self._who, line)
                 self._child_error = line
 
     def _capture(self, proc: subprocess.Popen) -> None:
         pipe = _Pipe(proc.stdout.fileno())
         hello = pipe.readline(FIRST_DATA_S)
         if hello is None:
-            raise CaptureLost(f"capture process did not start within {FIRST_DATA_S:g}s")
+            raise Lost(f"capture process did not start within {FIRST_DATA_S:g}s")
         rate = int(json.loads(hello)["rate"])
         win = round(self.window_s * rate)
         hop = max(1, round(self.hop_s * rate))
@@ -225,11 +181,11 @@ class MicrophoneSource(CaptureThread):
         while self._capturing():  # blocks the killed process wrote before it died are not used
             head = pipe.read(HEADER.size, patience)
             if head is None:
-                raise CaptureLost(f"no samples for {patience:g}s")
+                raise Lost(f"no samples for {patience:g}s")
             n, overflows, dropped = HEADER.unpack(head)
             block = np.frombuffer(pipe.read(n * 4, STALL_S) or b"", np.float32)
             if len(block) != n:
-                raise CaptureLost("truncated block from capture process")
+                raise Lost("truncated block from capture process")
             self.counts["overflows"] += overflows - seen_overflows
             self.samples_dropped += dropped - seen_dropped
             seen_overflows, seen_dropped = overflows, dropped
@@ -237,7 +193,7 @@ class MicrophoneSource(CaptureThread):
                 t0_ns = time.time_ns() - int(n / rate * 1e9)
                 t0_mono = time.monotonic_ns() - int(n / rate * 1e9)
                 patience = STALL_S
-                self._set_state("running")
+                self._running()
             self.samples_in += n
             pending = np.concatenate([pending, block])
             while len(pending) >= win:
@@ -259,15 +215,13 @@ class MicrophoneSource(CaptureThread):
         self.counts["kept"] += 1
         self._post(Frame(self.name, self.modality, audio, ts_ns, mono_ns))
 
-    def stats(self) -> dict[str, float | int | str]:
+    def _counters(self) -> dict[str, int]:
         return {
             **self.counts,
+            "reconnects": self.errors,  # every error respawns the capture process
             "captured": self.counts["windows"],
             "samples_in": self.samples_in,
             "samples_dropped": self.samples_dropped,
-            "state": self.state,
-            "last_error": self.last_error,
-            **self._pause.stats(),
         }
 
 
@@ -276,7 +230,3 @@ def _fit(x: np.ndarray, n: int) -> np.ndarray:
     if len(x) >= n:
         return x[:n]
     return np.pad(x, (0, n - len(x)))
-
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
