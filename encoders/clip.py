@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from .image import unit
+from .base import unit
 from .runtime import Runtime
 from .text import tokens
 
