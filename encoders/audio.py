@@ -11,31 +11,29 @@ window (`encoders.build.silero_vad.window_ir`): zero context prepended, 30 overl
 silero's own `OnnxWrapper.audio_forward` does. The same IR computes the log-mel descriptor and the
 spectral flatness (`encoders.build.silero_vad.logmel_outputs`), so Python only turns probabilities and
 flatness into labels and the ConSE vector. One inference a window leaves nothing for an
-AsyncInferQueue to overlap: `submit` runs it synchronously on one infer request on the caller's
-thread (the audio dispatcher; windows come at ~2/s, a window takes about a millisecond) and calls
-`on_result` before returning. Resetting state and context per window makes a window's vector depend
-on that window only (dropped windows, several sources and replays cannot leak into it), at the cost
-of a weaker first chunk, which the top-k aggregation below ignores. Only numpy and OpenVINO are imported here.
+AsyncInferQueue to overlap: the encoder runs `inline` (see `encoders.base`), on one infer request on
+the caller's thread (the audio dispatcher; windows come at ~2/s, a window takes about a millisecond),
+and calls `on_result` before `submit` returns. Measured one window at a time (the mic's real rate), an
+AsyncInferQueue of one request took ~0.2 ms longer per window; it only wins when saturated (hundreds of
+windows/s). Inline, a window the IR finds silent can still be refused as a BadFrame. Resetting state
+and context per window makes a window's vector depend on that window only (dropped windows, several
+sources and replays cannot leak into it), at the cost of a weaker first chunk, which the top-k
+aggregation below ignores. Only numpy and OpenVINO are imported here.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
-import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import openvino as ov
 
-from .image import BadFrame
-from .records import Embedding, Encoded, Frame
+from .base import BadFrame, FrameEncoder, Outputs
+from .records import Encoded, Frame
 from .runtime import Runtime
-
-log = logging.getLogger(__name__)
 
 # Speech score = mean of the 8 highest chunk probabilities (8 × 32 ms ≈ 250 ms, silero's default
 # min_speech_duration_ms): a window with a short phrase and a pause still reads as speech.
@@ -62,10 +60,6 @@ def check_audio(data: np.ndarray, length: int) -> None:
         raise BadFrame("audio contains NaN or inf")
 
 
-def unit(v: np.ndarray) -> np.ndarray:
-    return (v / np.linalg.norm(v)).astype(np.float32)
-
-
 def label_scores(speech: float, flatness: float) -> np.ndarray:
     """[Speech, Music, Noise] scores summing to 1."""
     z = math.log10(max(flatness, 1e-12) / FLAT_MID) / FLAT_WIDTH
@@ -73,14 +67,15 @@ def label_scores(speech: float, flatness: float) -> np.ndarray:
     return np.array([speech, (1 - speech) * (1 - noisy), (1 - speech) * noisy], np.float64)
 
 
-class AudioEncoder:
-    """The window IR (silero-vad + log-mel); mirrors ImageEncoder's surface but runs synchronously."""
+class AudioEncoder(FrameEncoder):
+    """The window IR (silero-vad + log-mel), run inline: one request, on the dispatcher's thread."""
 
     modality = "audio"
+    inline = True
 
     def __init__(self, runtime: Runtime, model_dir: Path, on_result: Callable[[Encoded], None]) -> None:
         meta = json.loads((model_dir / "meta.json").read_text())
-        self.name: str = meta["name"]
+        self.name = meta["name"]
         self.sample_rate = int(meta["sample_rate"])
         self.window_samples = int(meta["window_samples"])
         self.spaces: dict[str, str] = meta["spaces"]  # "embedding" | "conse" -> space
@@ -88,72 +83,39 @@ class AudioEncoder:
         self.label_emb = np.load(model_dir / meta["label_emb"]).astype(np.float32)
         if self.labels != ["Speech", "Music", "Noise"] or self.label_emb.shape[0] != 3:
             raise ValueError(f"unexpected audio labels {self.labels} / {self.label_emb.shape}")
-        self.compiled = runtime.compile(model_dir / "model.xml")
-        self.device = self.compiled.device
-        self.requests = 1  # one synchronous request: windows come at ~2/s
-        self.request = self.compiled.model.create_infer_request()
+        super().__init__(runtime.compile(model_dir / "model.xml"), 1, on_result)
         if list(self.request.get_tensor("window").shape) != [1, self.window_samples]:
             raise ValueError(f"{model_dir / 'model.xml'} does not take {self.window_samples}-sample windows")
         missing = set(OUTPUTS) - {name for o in self.compiled.model.outputs for name in o.get_names()}
         if missing:
             raise ValueError(f"{model_dir / 'model.xml'} lacks outputs {sorted(missing)}: rebuild it")
-        self._on_result = on_result
-        self._lock = threading.Lock()  # one window at a time; guards stats and latencies
-        self.stats = {"submitted": 0, "completed": 0, "bad_frames": 0, "errors": 0}
-        self.latency_ms: deque[float] = deque(maxlen=256)  # recent per-window encode times
+
+    def inputs(self, frame: Frame) -> dict[str, np.ndarray]:
+        check_audio(frame.data, self.window_samples)
+        return {"window": frame.data[np.newaxis]}
 
     def infer(self, window: np.ndarray) -> dict[str, np.ndarray]:
         """The IR's OUTPUTS for one window: `probs` per 512-sample chunk [30] (fresh state and zero
         context per window), `descriptor` [128], and scalar `flatness`, `mel_peak`, `descriptor_norm`."""
-        req = self.request
-        req.get_tensor("window").data[0] = window  # the request's own tensor: no wrapping per call
-        req.infer()
-        return {name: req.get_tensor(name).data.copy() for name in OUTPUTS}
+        with self._busy:
+            self.infer_inline({"window": window[np.newaxis]})
+            return {name: self.request.get_tensor(name).data.copy() for name in OUTPUTS}
 
-    def encode(self, frame: Frame) -> tuple[Embedding, ...]:
-        """Both embeddings of one window (BadFrame for unusable audio)."""
-        check_audio(frame.data, self.window_samples)
-        out = self.infer(frame.data)
+    def outputs(self, frame: Frame, request: ov.InferRequest) -> Outputs:
+        """Both vectors of one window, with labels and scores (BadFrame for a window with nothing in it)."""
+        out = {name: request.get_tensor(name).data for name in OUTPUTS}
         if not out["mel_peak"] > 0:
             raise BadFrame("no signal in the analysed band (digital silence)")
         if not out["descriptor_norm"] > 0:  # every band the same and steady: no shape to describe
             raise BadFrame("no spectral shape in the analysed band")
-        descriptor, flatness = out["descriptor"], float(out["flatness"])
+        flatness = float(out["flatness"])
         speech = float(np.sort(out["probs"])[-SPEECH_TOPK:].mean())
         scores = label_scores(speech, flatness)
         order = np.argsort(-scores, kind="stable")
-        labels = tuple(self.labels[i] for i in order)
-        rounded = tuple(round(float(scores[i]), 4) for i in order)
-        vectors = {"embedding": descriptor, "conse": unit(scores @ self.label_emb)}
-        extra = {"speech_prob": f"{speech:.4f}", "flatness": f"{flatness:.3g}"}
-        return tuple(
-            Embedding.of(frame, space, vectors[out], labels, rounded, extra) for out, space in self.spaces.items()
+        vectors = {"embedding": out["descriptor"], "conse": scores @ self.label_emb}  # unit() copies both
+        return Outputs(
+            {space: vectors[name] for name, space in self.spaces.items()},
+            tuple(self.labels[i] for i in order),
+            tuple(round(float(scores[i]), 4) for i in order),
+            {"speech_prob": f"{speech:.4f}", "flatness": f"{flatness:.3g}"},
         )
-
-    def submit(self, frame: Frame) -> None:
-        """Encode `frame` now and hand the result to on_result; raises BadFrame for unusable audio."""
-        with self._lock:
-            t0 = time.perf_counter()
-            try:
-                embs = self.encode(frame)
-            except BadFrame:
-                self.stats["bad_frames"] += 1
-                raise
-            except Exception:  # a device error must not kill the dispatcher thread
-                self.stats["submitted"] += 1
-                self.stats["errors"] += 1
-                log.exception("audio encoder failed on frame %s", frame.id)
-                return
-            ms = (time.perf_counter() - t0) * 1000.0
-            self.stats["submitted"] += 1
-            self.stats["completed"] += 1
-            self.latency_ms.append(ms)
-        self._on_result(Encoded(frame, embs, ms))
-
-    def latencies(self) -> list[float]:
-        """Recent per-window encode times in ms (VAD + descriptor)."""
-        with self._lock:
-            return list(self.latency_ms)
-
-    def drain(self) -> None:
-        """Nothing in flight: submit finishes each window before it returns."""

@@ -10,20 +10,18 @@ OpenVINO are imported here.
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer
 
-from .image import unit
 from .runtime import Runtime
-from .text import tokens
+from .text import TextTower
 
 PROMPT = "a photo of {}"  # CLIP's zero-shot template; labels read naturally after it ("a cat", "a screen")
 
 
-class ClipText:
+class ClipText(TextTower):
     """input text -> unit float32 vector through the static 1×L text IR; synchronous behind a lock."""
 
     def __init__(self, runtime: Runtime, model_dir: Path) -> None:
@@ -34,20 +32,10 @@ class ClipText:
         self.space: str = meta["space"]
         self.logit_scale = float(meta.get("logit_scale", 100.0))
         self.length = int(t["length"])
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer.enable_truncation(self.length)
-        self.tokenizer.enable_padding(length=self.length, pad_id=int(t["pad_id"]), pad_token=t["pad_token"])
-        self.compiled = runtime.compile(model_dir / t["xml"])
-        self.request = self.compiled.model.create_infer_request()
-        self.output: str = t.get("output", "embedding")
-        self._lock = threading.Lock()
-
-    def encode(self, text: str) -> np.ndarray:
-        """Unit-norm float32 vector of `text`."""
-        inputs = tokens(self.tokenizer, text)
-        with self._lock:
-            self.request.infer(inputs)
-            return unit(self.request.get_tensor(self.output).data[0])
+        tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        tokenizer.enable_truncation(self.length)  # the tokenizer pads: the IR is static whatever the device
+        tokenizer.enable_padding(length=self.length, pad_id=int(t["pad_id"]), pad_token=t["pad_token"])
+        super().__init__(runtime.compile(model_dir / t["xml"]), tokenizer, t.get("output", "embedding"))
 
 
 class ZeroShot:

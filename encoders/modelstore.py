@@ -55,10 +55,17 @@ SPECS: dict[str, ModelSpec] = {
     ),
 }  # fmt: skip
 
+# Known hub checkpoints (built by encoders.build.clip): short name -> (hub id, licence). Here, not in the
+# recipe, so that looking a model up (the daemon's start) never imports a build recipe.
+HUB: dict[str, tuple[str, str]] = {
+    "clip-vit-b32": ("openai/clip-vit-base-patch32", "MIT"),
+    "clip-vit-b16": ("openai/clip-vit-base-patch16", "MIT"),
+    "clip-vit-l14": ("openai/clip-vit-large-patch14", "MIT"),
+    "siglip-b16": ("google/siglip-base-patch16-224", "Apache-2.0"),
+}
+
 
 def _hub_specs() -> dict[str, ModelSpec]:
-    from encoders.build.clip import HUB
-
     return {
         name: ModelSpec(
             name, "", "encoders.build.clip", 1, licence=lic, source=f"hub:{hub}",

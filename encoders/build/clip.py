@@ -21,13 +21,6 @@ from typing import Any
 
 import numpy as np
 
-# Known hub checkpoints: short name -> (hub id, licence).
-HUB: dict[str, tuple[str, str]] = {
-    "clip-vit-b32": ("openai/clip-vit-base-patch32", "MIT"),
-    "clip-vit-b16": ("openai/clip-vit-base-patch16", "MIT"),
-    "clip-vit-l14": ("openai/clip-vit-large-patch14", "MIT"),
-    "siglip-b16": ("google/siglip-base-patch16-224", "Apache-2.0"),
-}
 FAMILIES = ("clip", "siglip")
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)

@@ -15,7 +15,7 @@ import pytest
 
 from demo.standins import noise, speech, tone
 from encoders.audio import AudioEncoder, label_scores
-from encoders.image import BadFrame
+from encoders.base import BadFrame
 from encoders.modelstore import ModelStore
 from encoders.records import Encoded, Frame
 from encoders.runtime import Runtime, RuntimeConfig

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import skimage.data
 
-from encoders.image import BadFrame, ImageEncoder
+from encoders.base import BadFrame
+from encoders.image import ImageEncoder
 from encoders.modelstore import ModelNotBuilt, ModelStore
 from encoders.records import Encoded, Frame
 from encoders.runtime import DeviceError, Runtime, RuntimeConfig
