@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
+import Xlib.error
 
 from agent import config
 from agent.pipeline.gate import ChangeGate
@@ -151,7 +152,7 @@ def test_window_exclusions_fail_closed_without_x(monkeypatch):
     ex = Exclusions([], parse_patterns(["bank"]), "mask")
     reason = ex.probe()
     assert reason is not None and "exclude_windows needs an X11 window list" in reason
-    with pytest.raises(Exception):  # noqa: B017 - any connection error: the caller keeps no frame
+    with pytest.raises(Xlib.error.DisplayConnectionError, match='display ":9999"'):  # the caller keeps no frame
         ex.plan(0, 0, 10, 10)
 
 
