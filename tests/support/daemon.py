@@ -70,6 +70,8 @@ def wait_stored(cfg: config.Config, msgs: Iterable[Message], timeout: float = 30
     """Until memory holds every (frame id, space) of these bus messages, read back through the query
     endpoint as any client would; fails after `timeout`."""
     msgs = list(msgs)
+    if not msgs:
+        return
     want = {(m.header["id"], m.header["space"]) for m in msgs}
     since = min(m.header["ts"] for m in msgs) - 1
     deadline = time.monotonic() + timeout
