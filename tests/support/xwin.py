@@ -1,4 +1,4 @@
-"""A plain mapped X window made with python-xlib, for the screen-exclusion tests."""
+"""X from the client side with python-xlib: a plain mapped window (screen-exclusion tests) and who is connected."""
 
 from __future__ import annotations
 
@@ -37,3 +37,17 @@ class XWin:
     def close(self) -> None:
         self.win.destroy()
         self.d.close()
+
+
+def x_clients(display: str, pid: int) -> int:
+    """Connections process `pid` holds to the X server, as the server counts them (X-Resource extension);
+    the connection asking is left out."""
+    from Xlib.ext import res
+
+    d = Xlib.display.Display(display)
+    try:
+        own = d.display.info.resource_id_base
+        ids = d.res_query_client_ids([{"client": 0, "mask": res.LocalClientPIDMask}]).ids
+        return sum(1 for i in ids if i.spec.client != own and list(i.value) == [pid])
+    finally:
+        d.close()
