@@ -65,13 +65,13 @@ def test_pause_closes_the_x_connections_and_resume_reopens_them(xvfb):
     src.start()
     try:
         wait_for(lambda: src.captured >= 2, 5)
-        running = x_clients(xvfb.name, os.getpid())
+        running = len(x_clients(xvfb.name, os.getpid()))
         src.pause()
-        paused = wait_for_value(lambda: x_clients(xvfb.name, os.getpid()), 0, 2)
+        paused = wait_for_value(lambda: len(x_clients(xvfb.name, os.getpid())), 0, 2)
         captured = src.captured
         src.resume()
         wait_for(lambda: src.captured > captured, 2)
-        back = x_clients(xvfb.name, os.getpid())
+        back = len(x_clients(xvfb.name, os.getpid()))
     finally:
         src.stop()
     assert running == 2 and back == 2, (running, back)  # mss and the window list
