@@ -41,7 +41,7 @@ def measure(opts: Opts) -> Table:
                 i = 1
                 while not stop.is_set():
                     t0 = time.monotonic()
-                    display.show(pics[i % len(pics)])  # returns after ~0.7 s, once the new window is up
+                    display.show(pics[i % len(pics)])  # returns once the new window is up
                     i += 1
                     stop.wait(max(0.0, 1.0 - (time.monotonic() - t0)))
 

@@ -199,7 +199,8 @@ def scenario(display: Display, pulse: Pulse, images: dict[str, np.ndarray], clip
     stop = threading.Event()
     player = threading.Thread(target=play_loop, args=(pulse, clips, stop), name="player", daemon=True)
     period = min(4.0, max(2.0, seconds / len(SLIDES)))
-    end = time.monotonic() + seconds
+    start = time.monotonic()
+    end = start + seconds
     player.start()
     try:
         i = 0
@@ -207,9 +208,9 @@ def scenario(display: Display, pulse: Pulse, images: dict[str, np.ndarray], clip
             name = SLIDES[i % len(SLIDES)]
             if i:  # the first slide is already up
                 say(f"  slide: {name}")
-                display.show(images[name])
+                display.show(images[name])  # returns once the slide is on screen
             i += 1
-            time.sleep(max(0.0, min(period - 0.7, end - time.monotonic())))  # show() waits 0.7 s itself
+            time.sleep(max(0.0, min(start + i * period, end) - time.monotonic()))
     finally:
         stop.set()
         player.join(timeout=5)

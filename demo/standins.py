@@ -80,11 +80,13 @@ class Display:
         self._n = 0
 
     def start(self) -> None:
-        """Xvfb on a free display number (it picks one and writes it to a pipe we read)."""
+        """Xvfb on a free display number (it picks one and writes it to a pipe we read once it accepts
+        clients); started again after the server died, it comes back on the same number."""
         binary = which("Xvfb")
+        again = [self.name] if self.name else []
         r, w = os.pipe()
         self.proc = subprocess.Popen(
-            [binary, "-displayfd", str(w), "-screen", "0", self.size, "-nolisten", "tcp"],
+            [binary, *again, "-displayfd", str(w), "-screen", "0", self.size, "-nolisten", "tcp"],
             pass_fds=(w,),
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -97,19 +99,41 @@ class Display:
             raise RuntimeError("Xvfb did not start")
         self.name = f":{number}"
 
-    def show(self, rgb: np.ndarray) -> None:
+    def show(self, rgb: np.ndarray, timeout: float = 10.0) -> None:
+        """Put `rgb` full-screen; returns once its window is mapped, which is once it is drawn (feh makes the
+        image the window's background before mapping it: a grab right after the map equals one taken later).
+        The previous viewer goes only then, so the screen is never black in between. A viewer that dies or
+        does not map within `timeout` raises RuntimeError, and the previous one stays up."""
+        import Xlib.display  # here: only the screen stand-in needs it
+
         self._n += 1
         path = self.tmp / f"slide{self._n}.png"
         cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        old = self._viewer
-        self._viewer = subprocess.Popen(
-            [which("feh"), "-F", "-Z", "--hide-pointer", str(path)],
-            env={**os.environ, "DISPLAY": self.name},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        time.sleep(0.7)  # let the new window map before the old one goes, so no black frame is shown
+        x = Xlib.display.Display(self.name)
+        viewer: subprocess.Popen | None = None
+        try:
+            root = x.screen().root
+            before = {w.id for w in root.query_tree().children}
+            viewer = subprocess.Popen(
+                [which("feh"), "-F", "-Z", "--hide-pointer", str(path)],
+                env={**os.environ, "DISPLAY": self.name},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            deadline = time.monotonic() + timeout
+            while not _new_viewable(root, before):
+                if viewer.poll() is not None:
+                    raise RuntimeError(f"feh exited {viewer.returncode} before showing {path}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"feh did not map its window on {self.name} within {timeout:g} s")
+                time.sleep(0.01)
+        except BaseException:
+            stop_process(viewer)
+            raise
+        finally:
+            x.close()
+        old, self._viewer = self._viewer, viewer
         stop_process(old)
 
     def close(self) -> None:
@@ -118,6 +142,22 @@ class Display:
         self._viewer = None
         stop_process(self.proc)
         self.proc = None
+
+
+def _new_viewable(root, before: set[int]) -> bool:
+    """Whether a top-level window not in `before` is viewable (mapped, with mapped ancestors)."""
+    from Xlib import X
+    from Xlib.error import BadDrawable, BadMatch, BadWindow
+
+    for win in root.query_tree().children:
+        if win.id in before:
+            continue
+        try:
+            if win.get_attributes().map_state == X.IsViewable:
+                return True
+        except (BadWindow, BadDrawable, BadMatch):  # gone meanwhile
+            continue
+    return False
 
 
 # --- microphone ---------------------------------------------------------------------------------------------

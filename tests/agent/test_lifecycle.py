@@ -82,7 +82,9 @@ def test_unit_runs_this_venv_with_the_config(tmp_path: Path) -> None:
     assert Path(svc["WorkingDirectory"], "agent", "__main__.py").is_file()
     assert svc["Restart"] == "on-failure" and float(svc["RestartSec"]) >= 1
     assert svc["KillSignal"] == "SIGTERM" and 2 < float(svc["TimeoutStopSec"]) <= 10
-    assert u["Install"]["WantedBy"]
+    assert svc["RestartPreventExitStatus"] == "2"  # bad config, no sensor, already running: restarting cannot help
+    assert u["Install"]["WantedBy"] == "graphical-session.target"  # it needs the session's display
+    assert u["Unit"]["PartOf"] == "graphical-session.target" == u["Unit"]["After"]
     # the unit's own command line works: it is the real CLI with the same config
     cwd = svc["WorkingDirectory"]
     check = subprocess.run([*argv[:-1], "service", "install", "--print"], capture_output=True, text=True, cwd=cwd)

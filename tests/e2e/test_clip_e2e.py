@@ -1,6 +1,6 @@
 """A CLIP-family model end to end: `models import` → `models build` → daemon on Xvfb → bus + query in its space.
 
-The checkpoint is a tiny random CLIP written offline (tests/encoders/tiny_clip.py); its vectors mean
+The checkpoint is a tiny random CLIP written offline (tests/support/tiny_clip.py); its vectors mean
 nothing, so the test checks the wiring: frames get the CLIP vector with zero-shot labels from the
 configured list, and a text query goes through the CLIP text tower and finds them.
 """
@@ -18,7 +18,7 @@ from agent import config
 from encoders.modelstore import ModelStore
 from sinks.client import Subscriber
 from tests.support import tiny_clip
-from tests.support.daemon import ONLY_SCREEN, start_daemon, status, stop_daemon, wait_for
+from tests.support.daemon import ONLY_SCREEN, start_daemon, status, stop_daemon, wait_for, wait_stored
 from tests.support.env import sensorium
 
 LABELS = ["a cat", "a rocket", "a cup of coffee"]
@@ -52,7 +52,7 @@ def test_tiny_clip_import_build_run_query(xvfb, home, model_cache, tmp_path):
         assert msg.vector.shape == (16,) and abs(float(np.linalg.norm(msg.vector)) - 1) < 1e-4
         assert msg.header["labels"] and set(msg.header["labels"]) <= set(LABELS)
         assert status(cfg)["encoders"]["image"]["completed"] >= 1
-        wait_for(sub, lambda m: m.header["space"] == space)  # a second frame: the first is surely stored
+        wait_stored(cfg, [msg])
         out = sensorium(*arg, "query", "a photo of a cat", "--json", "-k", "3")
         hits = json.loads(out.stdout)
         assert hits, "the CLIP text tower found nothing"

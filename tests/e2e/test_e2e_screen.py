@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -17,7 +20,7 @@ import skimage.data
 
 from agent import config
 from sinks.client import Subscriber
-from tests.support.daemon import ONLY_SCREEN, start_daemon, status, stop_daemon, wait_for
+from tests.support.daemon import ONLY_SCREEN, start_daemon, status, stop_daemon, wait_for, wait_stored
 from tests.support.env import ROOT, sensorium
 
 BASE = "[device]\nname = 'CPU'\n[screen]\nfps = 4.0\nforce_keep_s = 3.0\n[store]\nflush_s = 0.2\n"
@@ -32,6 +35,7 @@ def test_cat_on_screen_is_published_stored_and_found(xvfb, home, tmp_path):
     xvfb.show(skimage.data.chelsea())
     proc, cfg = start(tmp_path)
     sub = Subscriber(config.bus_endpoint(cfg), "emb.image.screen0")
+    tail: subprocess.Popen | None = None
     try:
         frames: dict[str, dict] = {}  # id -> space -> message; a frame's vectors arrive back to back
 
@@ -50,39 +54,54 @@ def test_cat_on_screen_is_published_stored_and_found(xvfb, home, tmp_path):
 
         cfg_arg = ["--config", str(tmp_path / "cfg.toml")]
         tail = subprocess.Popen(
-            [sys.executable, "-m", "agent", *cfg_arg, "tail", "emb.image", "-n", "2", "--json", "--timeout", "60"],
+            [sys.executable, "-m", "agent", *cfg_arg, "tail", "emb.image", "--json", "--timeout", "60"],
             stdout=subprocess.PIPE,
             text=True,
             cwd=ROOT,
         )
-        time.sleep(1.5)  # let the subscriber connect before the screen changes
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in tail.stdout], daemon=True).start()
+        tailed = [next_line(lines, 30)]  # a forced keep of the cat: tail is subscribed
         shown = {}
         for name in ("coffee", "rocket"):
             xvfb.show(getattr(skimage.data, name)())
             msg = wait_for(sub, lambda m: m.header["space"] == "minilm-l6/384" and not CATS & set(m.header["labels"]))
-            shown[name] = msg.header["id"]
-        tailed = [json.loads(line) for line in tail.communicate(timeout=60)[0].splitlines()]
-        assert tail.returncode == 0 and len(tailed) == 2
-        assert {t["id"] for t in tailed} <= {shown["coffee"], shown["rocket"]}
+            shown[name] = msg
+        ids = {m.header["id"] for m in shown.values()}
+        deadline = time.monotonic() + 30
+        while not ids <= {t["id"] for t in tailed}:  # tail streams them too
+            tailed.append(next_line(lines, deadline - time.monotonic()))
+        tail.send_signal(signal.SIGINT)  # Ctrl-C ends a tail cleanly
+        assert tail.wait(timeout=10) == 0
         assert all(t["topic"] == "emb.image.screen0" and abs(t["norm"] - 1) < 1e-4 for t in tailed)
-        time.sleep(0.5)  # let the writer flush
+        wait_stored(cfg, [cat, feature, *shown.values()])
 
         out = sensorium(*cfg_arg, "query", "a cat", "--json", "-k", "10")
         hits = json.loads(out.stdout)
         assert hits, "query returned nothing"
         assert CATS & set(hits[0]["labels"]), hits[0]
         ids = [h["id"] for h in hits]
-        assert ids.index(shown["coffee"]) > 0 and ids.index(shown["rocket"]) > 0
-        first_other = min(ids.index(shown["coffee"]), ids.index(shown["rocket"]))
+        coffee, rocket = (ids.index(shown[name].header["id"]) for name in ("coffee", "rocket"))
+        assert coffee > 0 and rocket > 0
+        first_other = min(coffee, rocket)
         assert all(CATS & set(h["labels"]) for h in hits[:first_other])  # every cat frame ranks above them
 
         text = sensorium(*cfg_arg, "query", "a cat", "--since", "10m").stdout
         assert "screen0" in text and ".jpg" in text
     finally:
+        if tail is not None and tail.poll() is None:
+            tail.kill()
         sub.close()
         took = stop_daemon(proc, tmp_path)
     log = (tmp_path / "daemon.log").read_text()
     assert "stopped in" in log and took < 15
+
+
+def next_line(lines: queue.Queue[str], timeout: float) -> dict:
+    try:
+        return json.loads(lines.get(timeout=max(0.0, timeout)))
+    except queue.Empty:
+        raise AssertionError(f"sensorium tail printed nothing within {timeout:.0f}s") from None
 
 
 def wait_file(path: str, timeout: float = 5.0) -> bool:
@@ -113,8 +132,15 @@ def test_static_screen_is_one_memory_plus_forced_keeps(xvfb, home, tmp_path):
 
 
 def test_no_display_exits_2_with_a_table_and_a_hint(home, tmp_path, monkeypatch):
+    """Every sensor known to be absent, so the machine's own camera or microphone cannot make it run."""
     monkeypatch.setenv("DISPLAY", ":9999")
-    out = sensorium("run", check=False, timeout=60)
+    monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path / 'no-pulse'}")  # no sound server either
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(
+        f"[camera]\ndevice = '{tmp_path / 'no-camera.avi'}'\n"
+        "[microphone]\ndevice = 'sensorium-test-no-such-microphone'\n[metrics]\nport = 0\n"
+    )
+    out = sensorium("--config", str(cfg), "run", check=False, timeout=60)
     assert out.returncode == 2
     assert "make demo" in out.stderr
     for name in ("screen0", "cam0", "mic0"):  # one table: every configured source and why it was skipped

@@ -15,12 +15,15 @@ from agent import config
 from demo.standins import MjpegServer, noise, speech, tone, write_wav
 from sinks.bus.wire import Message
 from sinks.client import Subscriber
-from tests.support.daemon import start_daemon, status, stop_daemon
+from tests.support.daemon import start_daemon, status, stop_daemon, wait_stored
 from tests.support.env import sensorium
 
 BASE = "[device]\nname = 'CPU'\n[store]\nflush_s = 0.2\n"
 TALK = "Hello there. I am talking to you about the weather today, and then we will go for a long walk by the river."
 WINDOW_S = 0.96
+WINDOW_BYTES = 15360 * 2  # one 0.96 s window at 16 kHz in 16-bit samples: the least raw audio would take
+AUDIO_MAGIC = (b"RIFF", b"OggS", b"fLaC", b"ID3", b"caff", b"FORM", b"\x93NUMPY")
+JPEG = b"\xff\xd8\xff"
 EDGE_S = 0.3  # output latency of paplay + PulseAudio + capture: windows this close to a clip edge are not judged
 
 
@@ -51,6 +54,35 @@ def query(cfg_path: Path, *args: str) -> list[dict]:
     return json.loads(sensorium("--config", str(cfg_path), "query", *args, "--json").stdout)
 
 
+def raw_audio_in(data_dir: Path) -> list[str]:
+    """What in the data dir could be raw audio (read after the daemon stopped): files that start like an
+    audio container or a numpy array; files large enough to hold one window that are neither the Chroma store
+    nor JPEG thumbnails; and in the store, audio rows with a document, a metadata value longer than a label
+    list, or a vector longer than an embedding."""
+    import chromadb
+    from chromadb.config import Settings
+
+    found = []
+    store = data_dir / "chroma"
+    for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if head.startswith(AUDIO_MAGIC):
+            found.append(f"{path}: starts like audio {head!r}")
+        elif path.stat().st_size >= WINDOW_BYTES and store not in path.parents and not head.startswith(JPEG):
+            found.append(f"{path}: {path.stat().st_size} bytes")
+    client = chromadb.PersistentClient(path=str(store), settings=Settings(anonymized_telemetry=False))
+    rows = 0
+    for col in client.list_collections():
+        got = col.get(where={"modality": "audio"}, include=["documents", "metadatas", "embeddings"])
+        for id_, doc, meta, vec in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True):
+            rows += 1
+            long = {k: len(str(v)) for k, v in meta.items() if len(str(v)) > 256}
+            if doc or long or len(vec) > 1024:
+                found.append(f"{col.name}/{id_}: document {len(doc or '')} chars, long metadata {long}, dim {len(vec)}")
+    return found if rows else [f"no audio rows in {store} to check"]
+
+
 def test_sounds_are_labelled_silence_is_gated_and_speech_is_found(pulse, home, tmp_path):
     clips = {
         "Speech": speech(tmp_path / "talk.wav", TALK),
@@ -72,7 +104,7 @@ def test_sounds_are_labelled_silence_is_gated_and_speech_is_found(pulse, home, t
             spans[label] = (t0, time.time())
             collect(sub, 1.5, msgs)  # a silent gap, so no judged window spans two clips
         st = status(cfg)["sources"]["mic0"]
-        time.sleep(0.5)  # writer flush
+        wait_stored(cfg, msgs)
         hits = query(tmp_path / "cfg.toml", "someone talking", "--modality", "audio", "-k", "5")
     finally:
         sub.close()
@@ -91,7 +123,8 @@ def test_sounds_are_labelled_silence_is_gated_and_speech_is_found(pulse, home, t
         assert np.all(np.abs(gaps_ms - 480) <= 5), gaps_ms  # contiguous: one hop apart, nothing lost
     assert hits and hits[0]["modality"] == "audio" and hits[0]["labels"][0] == "Speech", hits
     assert spans["Speech"][0] - 1 <= hits[0]["ts"] <= spans["Speech"][1], (hits[0], spans)
-    assert not hits[0]["thumb"] and not list((cfg.daemon.data_dir).glob("**/*.wav"))  # no raw audio kept
+    assert not hits[0]["thumb"] and st["kept"] >= 6
+    assert raw_audio_in(cfg.daemon.data_dir) == []  # no raw audio kept, in files or in the store
 
 
 def test_screen_camera_and_microphone_share_one_memory(xvfb, pulse, home, tmp_path):
@@ -123,7 +156,7 @@ def test_screen_camera_and_microphone_share_one_memory(xvfb, pulse, home, tmp_pa
             collect(sub, 10.0 - back_after, msgs)
             talking.set()
             st = status(cfg)
-            time.sleep(0.5)
+            wait_stored(cfg, msgs)
             hits = query(tmp_path / "cfg.toml", "someone talking", "-k", "100")
             cat = query(tmp_path / "cfg.toml", "a cat", "-k", "3")
         finally:

@@ -6,14 +6,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
 
 from agent import config
 from sinks.bus.wire import Message
-from sinks.client import QueryError, Subscriber, request
+from sinks.client import QueryError, Subscriber, backfill, request
 from tests.support.env import ROOT
 
 ONLY_SCREEN = "[camera]\nenabled = false\n[microphone]\nenabled = false\n"
@@ -64,3 +64,21 @@ def wait_for(sub: Subscriber, pred: Callable[[Message], bool], timeout: float = 
         if msg is not None and pred(msg):
             return msg
     raise AssertionError("expected message did not arrive")
+
+
+def wait_stored(cfg: config.Config, msgs: Iterable[Message], timeout: float = 30.0) -> None:
+    """Until memory holds every (frame id, space) of these bus messages, read back through the query
+    endpoint as any client would; fails after `timeout`."""
+    msgs = list(msgs)
+    if not msgs:
+        return
+    want = {(m.header["id"], m.header["space"]) for m in msgs}
+    since = min(m.header["ts"] for m in msgs) - 1
+    deadline = time.monotonic() + timeout
+    while True:
+        got = {(m.header["id"], m.header["space"]) for m in backfill(config.query_endpoint(cfg), since)}
+        if want <= got:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(want - got)} of {len(want)} vectors not stored within {timeout}s")
+        time.sleep(0.1)

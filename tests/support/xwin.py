@@ -1,8 +1,9 @@
-"""A plain mapped X window made with python-xlib, for the screen-exclusion tests."""
+"""X from the client side with python-xlib: a plain mapped window (screen-exclusion tests) and who is connected."""
 
 from __future__ import annotations
 
 import Xlib.display
+import Xlib.error
 
 from agent.sources.exclude import Rect
 
@@ -35,5 +36,23 @@ class XWin:
         self.d.sync()
 
     def close(self) -> None:
-        self.win.destroy()
-        self.d.close()
+        """Destroy the window; after the X server died there is nothing left to destroy."""
+        try:
+            self.win.destroy()
+            self.d.close()
+        except (Xlib.error.ConnectionClosedError, OSError):
+            pass
+
+
+def x_clients(display: str, pid: int) -> list[int]:
+    """Connections process `pid` holds to the X server, as the server lists them (X-Resource extension), by
+    their resource-id base; the connection asking is left out."""
+    from Xlib.ext import res
+
+    d = Xlib.display.Display(display)
+    try:
+        own = d.display.info.resource_id_base
+        ids = d.res_query_client_ids([{"client": 0, "mask": res.LocalClientPIDMask}]).ids
+        return sorted(i.spec.client for i in ids if i.spec.client not in (0, own) and list(i.value) == [pid])
+    finally:
+        d.close()

@@ -5,16 +5,20 @@ The screen behind it is a bright photo-viewer window (feh), so a blacked-out rec
 
 from __future__ import annotations
 
+import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
+import Xlib.error
 
 from agent import config
 from agent.pipeline.gate import ChangeGate
-from agent.sources.exclude import REFRESH_S, Exclusions, Rect, exclusions, parse_patterns
+from agent.sources.exclude import REFRESH_S, Exclusions, Rect, XWindows, exclusions, parse_patterns
 from agent.sources.screen import ScreenSource
+from demo.standins import stop_process
 from encoders.records import Frame
 from tests.support.xwin import XWin
 
@@ -151,7 +155,7 @@ def test_window_exclusions_fail_closed_without_x(monkeypatch):
     ex = Exclusions([], parse_patterns(["bank"]), "mask")
     reason = ex.probe()
     assert reason is not None and "exclude_windows needs an X11 window list" in reason
-    with pytest.raises(Exception):  # noqa: B017 - any connection error: the caller keeps no frame
+    with pytest.raises(Xlib.error.DisplayConnectionError, match='display ":9999"'):  # the caller keeps no frame
         ex.plan(0, 0, 10, 10)
 
 
@@ -181,3 +185,70 @@ def test_exclusions_load_from_config(tmp_path):
     ex = exclusions(s.exclude_rects, s.exclude_windows, s.exclude_mode)
     assert ex is not None and ex.rects == [Rect(1, 2, 3, 4)] and ex.mode == "skip" and ex.needs_windows
     assert exclusions((), (), "mask") is None
+
+
+def test_window_exclusions_fail_closed_when_x_goes_away_mid_run(screen):
+    """The X server dies under a running capture and comes back with the secret window open again: no
+    frame is posted unchecked meanwhile, the source says why it stopped, and once the window is back every
+    frame is masked again (the window list is read from the new server, not from a dead connection)."""
+    win = XWin(screen.name, "secret-bank", ("bankapp", "Bank"), WIN)
+    frames: list[Frame] = []
+    ex = exclusions([], ["secret-bank"], "mask")
+    src = ScreenSource("screen0", 1, 20.0, ChangeGate(0.0, 60.0), frames.append, ex)  # every grab is posted
+    again = None
+    src.start()
+    try:
+        wait_for(lambda: len(frames) >= 3, 5)
+        stop_process(screen.proc, sig=signal.SIGKILL)  # no goodbye to any client
+        wait_for(lambda: src.state == "reconnecting", 5)
+        down = src.stats()
+        posted = len(frames)
+        screen.start()  # the same display name, empty: no viewer, no windows
+        again = XWin(screen.name, "secret-bank", ("bankapp", "Bank"), WIN)
+        mapped_ns = time.time_ns()
+
+        def judged() -> list[Frame]:
+            """Frames grabbed well after the map, so surely planned after it (frames are stamped at the grab)."""
+            return [f for f in frames if f.ts_ns > mapped_ns + 200_000_000]
+
+        wait_for(lambda: len(judged()) >= 5, 20)
+    finally:
+        src.stop()
+        for w in (win, again):
+            if w is not None:
+                w.close()
+    assert down["errors"] >= 1 and down["last_error"], down  # why it is not capturing
+    assert down["captured"] == posted, down  # nothing grabbed after the server went
+    assert all(black(f, WIN) for f in frames[:posted]), "unmasked before the server died"
+    assert all(black(f, WIN) for f in judged()), "the window came back and a frame was posted unmasked"
+    print(f"while the display was gone: {down['last_error']!r}")
+
+
+def test_window_exclusions_fail_closed_when_the_window_list_connection_is_cut(screen):
+    """The window list's own X connection breaks while the screen stays up and the secret window open: a
+    capture that went on without a window list would post the window. Every frame must stay masked, the
+    source says why it stopped, and it recovers with a new window list."""
+    win = XWin(screen.name, "secret-bank", ("bankapp", "Bank"), WIN)
+    opened: list[XWindows] = []
+
+    def open_windows() -> XWindows:
+        opened.append(XWindows())
+        return opened[-1]
+
+    frames: list[Frame] = []
+    ex = Exclusions([], parse_patterns(["secret-bank"]), "mask", open_windows)
+    src = ScreenSource("screen0", 1, 20.0, ChangeGate(0.0, 60.0), frames.append, ex)  # every grab is posted
+    src.start()
+    try:
+        wait_for(lambda: len(frames) >= 3, 5)
+        errors, posted, lists = src.errors, len(frames), len(opened)
+        opened[-1].d.display.socket.shutdown(socket.SHUT_RDWR)  # the connection drops under the live capture
+        wait_for(lambda: len(frames) >= posted + 5, 10)
+    finally:
+        src.stop()
+        win.close()
+    unmasked = [i for i, f in enumerate(frames) if not black(f, WIN)]
+    assert unmasked == [], f"frames {unmasked} of {len(frames)} show the secret window (cut after {posted})"
+    assert src.errors == errors + 1 and "closed" in src.last_error, src.stats()  # why it stopped
+    assert len(opened) == lists + 1, "the window list was not opened again"
+    assert src.stats()["masked"] == src.stats()["captured"] == len(frames), src.stats()
