@@ -155,10 +155,7 @@ class Daemon:
         # CURVE keys are read here (a missing key stops the start); the authenticator starts with the sockets
         self.curve = CurveServer(d.keys_dir) if cfg.bus.curve or cfg.query.curve else None
         bus_curve, query_curve = (self.curve if cfg.bus.curve else None), (self.curve if cfg.query.curve else None)
-        self.publisher = Publisher(
-            bus_endpoint(cfg), cfg.bus.send_hwm, cfg.bus.queue_size, self.memory.thumb_path, curve=bus_curve
-        )
-        self.sinks = (self.publisher, self.memory)
+        self.publisher = Publisher(bus_endpoint(cfg), cfg.bus.send_hwm, cfg.bus.queue_size, curve=bus_curve)
         modalities = {src.modality for src in self.sources}
         self.encoders: dict[str, Encoder] = {}
         self.text = TextEncoder(self.runtime, store.require(cfg.models.text))
@@ -201,8 +198,8 @@ class Daemon:
     def _fanout(self, item: Encoded) -> None:
         if self._boxes_of[item.frame.source].stale(item.frame):  # captured before a pause: not kept
             return
-        for sink in self.sinks:
-            sink.put(item)
+        self.publisher.put(item, self.memory.thumb_path(item.frame))
+        self.memory.put(item)
         ms = (time.monotonic_ns() - item.frame.mono_ns) / 1e6
         with self._lock:
             self.latency_ms.append(ms)
