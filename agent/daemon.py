@@ -198,8 +198,9 @@ class Daemon:
     def _fanout(self, item: Encoded) -> None:
         if self._boxes_of[item.frame.source].stale(item.frame):  # captured before a pause: not kept
             return
-        self.publisher.put(item, self.memory.thumb_path(item.frame))
-        self.memory.put(item)
+        thumb = self.memory.thumbs.save(item.frame)  # on disk before the header advertises it
+        self.publisher.put(item, thumb)
+        self.memory.put(item, thumb)
         ms = (time.monotonic_ns() - item.frame.mono_ns) / 1e6
         with self._lock:
             self.latency_ms.append(ms)
