@@ -177,14 +177,13 @@ class Daemon:
             self.sources,
             image=self.encoders.get("image"),  # type: ignore[arg-type]  # ImageEncoder.encode_now
             curve=query_curve,
+            publish=self.publisher.publish_sys,  # sys.forget
+            on_pause=self._cut,  # a pause drops the source's frames still waiting or in flight
         )
-        self.service.publish = self.publisher.publish_sys  # sys.forget
         self.rates = Rates(self._counts)  # fps in/kept/dropped over the last ~10 s, for status
         self.latency_ms: deque[float] = deque(maxlen=256)  # capture → handed to sinks
         self._lock = threading.Lock()
         self.started = time.time()
-        # a pause drops the source's frames still waiting or in flight (counted as discarded)
-        self.service.on_pause = lambda name: self._boxes_of[name].cut(name)
         self._boxes_of = {src.name: self.boxes[src.modality] for src in self.sources}
         self._dispatcher_of = {d.name: d for d in self.dispatchers}  # by modality
         self.latencies = Latencies({m: Histogram() for m in self.encoders})
@@ -194,6 +193,9 @@ class Daemon:
             collector = DaemonCollector(self.status, self.latencies)
             self.metrics = MetricsServer(cfg.metrics.host, cfg.metrics.port, collector)
             self.metrics.start()
+
+    def _cut(self, name: str) -> int:
+        return self._boxes_of[name].cut(name)
 
     def _fanout(self, item: Encoded) -> None:
         if self._boxes_of[item.frame.source].stale(item.frame):  # captured before a pause: not kept
