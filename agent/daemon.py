@@ -14,16 +14,25 @@ from collections import deque
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from agent.pipeline.dispatcher import Dispatcher, Encoder
 from agent.pipeline.gate import ChangeGate
 from agent.pipeline.mailbox import Mailboxes
 from agent.query.service import Service
+from agent.status import (
+    DispatcherStatus,
+    EncoderStatus,
+    LatencyStatus,
+    MemoryStatus,
+    PublisherStatus,
+    ServiceStatus,
+    SourceStatus,
+    Status,
+)
 from agent.telemetry.heartbeat import Heartbeat
 from agent.telemetry.logs import kv
-from agent.telemetry.metrics import Counts, Histogram, Rates
-from agent.telemetry.prom import DaemonCollector, Latencies, MetricsServer
+from agent.telemetry.metrics import Counts, Histogram, Latencies, Rates, percentile
+from agent.telemetry.prom import DaemonCollector, MetricsServer
 from encoders.audio import AudioEncoder
 from encoders.clip import ClipText, ZeroShot
 from encoders.image import ImageEncoder
@@ -112,10 +121,6 @@ def format_table(rows: list[tuple[str, str, str]]) -> str:
     return "\n".join(lines)
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 2) if values else None
-
-
 class Daemon:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
@@ -173,7 +178,7 @@ class Daemon:
             query_endpoint(cfg),
             self.memory,
             [self.text, *([self.clip_text] if self.clip_text else [])],  # a query is answered in each space
-            self.status,
+            lambda: self.status().to_dict(),
             self.sources,
             image=self.encoders.get("image"),  # type: ignore[arg-type]  # ImageEncoder.encode_now
             curve=query_curve,
@@ -267,41 +272,37 @@ class Daemon:
 
     def summary(self) -> str:
         s = self.status()
-        parts = [
-            f"{n}: captured={v['captured']} kept={v['kept']} dropped={v['dropped']}" for n, v in s["sources"].items()
-        ]
-        return "; ".join([*parts, f"published={s['publisher']['sent']}", f"stored={s['memory']['stored']}"])
+        parts = [f"{n}: captured={v.captured} kept={v.kept} dropped={v.dropped}" for n, v in s.sources.items()]
+        return "; ".join([*parts, f"published={s.publisher.sent}", f"stored={s.memory.stored}"])
 
-    def status(self) -> dict:
+    def status(self) -> Status:
         with self._lock:
             lat = list(self.latency_ms)
         fps, depth = self.rates.per_s(), {n: k for b in self.boxes.values() for n, k in b.depth().items()}
-        sources = {
-            src.name: {
-                **src.stats(),
-                "dropped": self.boxes[src.modality].dropped[src.name],
-                "discarded": self.boxes[src.modality].discarded[src.name],
-                "rejected": self._dispatcher_of[src.modality].rejected_by.get(src.name, 0),
-                "queue": depth[src.name],
-                "fps": fps[src.name],
-            }
-            for src in self.sources
+        sources = {}
+        for src in self.sources:
+            boxes = self.boxes[src.modality]
+            sources[src.name] = SourceStatus.of(
+                src.stats(),
+                dropped=boxes.dropped[src.name],
+                discarded=boxes.discarded[src.name],
+                rejected=self._dispatcher_of[src.modality].rejected_by.get(src.name, 0),
+                queue=depth[src.name],
+                fps=fps[src.name],
+            )
+        encoders = {
+            m: EncoderStatus.of(getattr(enc, "name", m), enc.stats, enc.latencies()) for m, enc in self.encoders.items()
         }
-        encoders = {}
-        for m, enc in self.encoders.items():
-            inf = enc.latencies()
-            p50, p95 = percentile(inf, 50), percentile(inf, 95)
-            encoders[m] = {**enc.stats, "model": getattr(enc, "name", m), "infer_p50_ms": p50, "infer_p95_ms": p95}
-        return {
-            "uptime_s": round(time.time() - self.started, 1),
-            "device": {**{m: e.device for m, e in self.encoders.items()}, "text": self.text.compiled.device},
-            "sources": sources,
-            "mailbox_depth": depth,
-            "encoders": encoders,
-            "dispatchers": {d.name: {"rejected": d.rejected, "errors": d.errors} for d in self.dispatchers},
-            "latency_ms": {"p50": percentile(lat, 50), "p95": percentile(lat, 95)},
-            "publisher": self.publisher.stats(),
-            "memory": self.memory.stats(),
-            "service": self.service.stats(),
-            "metrics": self.metrics.url if self.metrics else None,
-        }
+        return Status(
+            uptime_s=round(time.time() - self.started, 1),
+            device={**{m: e.device for m, e in self.encoders.items()}, "text": self.text.compiled.device},
+            sources=sources,
+            mailbox_depth=depth,
+            encoders=encoders,
+            dispatchers={d.name: DispatcherStatus(d.rejected, d.errors) for d in self.dispatchers},
+            latency_ms=LatencyStatus(percentile(lat, 50), percentile(lat, 95)),
+            publisher=PublisherStatus(**self.publisher.stats()),
+            memory=MemoryStatus(**self.memory.stats()),
+            service=ServiceStatus(**self.service.stats()),
+            metrics=self.metrics.url if self.metrics else None,
+        )

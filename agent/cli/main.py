@@ -66,8 +66,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(status, indent=2))
     else:
         from agent.cli.control import format_status
+        from agent.status import Status
 
-        print(format_status(status))
+        print(format_status(Status.from_dict(status)))
     return 0
 
 
