@@ -121,6 +121,13 @@ class PublisherStatus:
 
 
 @dataclass
+class FanOutStatus:
+    queued: int = 0  # results waiting for thumbnails and the sinks
+    dropped: int = 0  # results refused because that queue was full
+    errors: int = 0  # hand-offs that failed
+
+
+@dataclass
 class MemoryStatus:
     received: int = 0
     stored: int = 0
@@ -160,6 +167,7 @@ class Status:
     publisher: PublisherStatus
     memory: MemoryStatus
     service: ServiceStatus
+    fanout: FanOutStatus = field(default_factory=FanOutStatus)
     metrics: str | None = None  # where Prometheus scrapes, None when off
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,6 +183,7 @@ class Status:
             "publisher": _flat(self.publisher),
             "memory": _flat(self.memory),
             "service": _flat(self.service),
+            "fanout": _flat(self.fanout),
             "metrics": self.metrics,
         }
 
@@ -193,6 +202,7 @@ class Status:
             publisher=PublisherStatus(**_known(PublisherStatus, d.get("publisher", {}))),
             memory=MemoryStatus(**_known(MemoryStatus, d.get("memory", {}))),
             service=ServiceStatus(**_known(ServiceStatus, d.get("service", {}))),
+            fanout=FanOutStatus(**_known(FanOutStatus, d.get("fanout", {}))),
             metrics=d.get("metrics"),
         )
 

@@ -58,12 +58,18 @@ COUNTERS: tuple[tuple[str, str, Callable[[Status], Num]], ...] = (
         "Store processes started (more than one: one died or hung).",
         lambda s: s.memory.store_starts,
     ),
+    (
+        "results_dropped",
+        "Results dropped because the queue before thumbnails and sinks was full.",
+        lambda s: s.fanout.dropped,
+    ),
 )
 GAUGES: tuple[tuple[str, str, Callable[[Status], Num]], ...] = (
     ("store_queue", "Rows waiting for the writer thread.", lambda s: s.memory.queued),
     ("spool_depth", "Rows waiting in the on-disk spool for the store to come back.", lambda s: s.memory.spool_rows),
     ("spool_bytes", "Size of the on-disk spool.", lambda s: s.memory.spool_bytes),
     ("store_lag_seconds", "Age of the oldest row not yet in the store.", lambda s: s.memory.store_lag_s),
+    ("results_queue", "Results waiting for thumbnails and the sinks.", lambda s: s.fanout.queued),
 )
 SERVICE_COUNTERS: tuple[tuple[str, str, Callable[[Status], Num]], ...] = (
     ("requests", "Query/control requests answered.", lambda s: s.service.served),

@@ -180,7 +180,7 @@ def test_forget_removes_rows_queued_rows_and_thumbnails(tmp_path):
 
 
 def test_data_dir_is_private(tmp_path):
-    from agent.daemon import private_dir
+    from agent.lock import private_dir
 
     d = private_dir(tmp_path / "a" / "data")
     assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
