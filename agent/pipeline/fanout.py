@@ -6,11 +6,12 @@ For each result, on this stage's own thread:
 2. the thumbnail is written, so the path a header advertises is a file on disk (or None);
 3. the item and that path go to every sink (publisher, then memory), and the latency is recorded.
 
-Encoder callbacks only `put` here: they copy outputs and hand off (DESIGN). Writing a JPEG thumbnail
-costs about as much as an inference (measured 2.6 ms p50 for 1280×720 → 192 px, 7 ms for 1920×1080 on
-this project's 2-core CI machine), and an OpenVINO request is not given back until its callback returns,
-so the write happens here, behind a bounded queue. A full queue drops the result (counted in `dropped`:
-status "fanout", metric sensorium_results_dropped_total).
+Encoder callbacks only `put` here: they copy outputs and hand off (DESIGN). A JPEG thumbnail costs
+2.6 ms p50 for 1280×720 → 192 px and 7 ms for 1920×1080 (2-core machine), and an OpenVINO request is not
+given back until its callback returns: with the write on the callback, a daemon saturated by a synthetic
+1280×720 source ran 23–30 instead of 35–43 frames/s (A/B, two rounds, loaded machine). So the write
+happens here, behind a bounded queue. A full queue drops the result (counted in `dropped`: status
+"fanout", metric sensorium_results_dropped_total).
 
 A pause's `cut` and a hand-off exclude each other, so once `cut` returns nothing the source captured
 before it is handed to a sink.
