@@ -1,34 +1,43 @@
-"""Wires config into sources → mailboxes → dispatcher → encoder → sinks, and runs until stopped.
+"""Wires config into sources → mailboxes → dispatchers → encoders → result stage → sinks, and runs until stopped.
 
-Start order is sinks first, sources last; stop order is the reverse, so every captured frame that
-reached a mailbox is encoded, published and written before the process exits.
+Wiring only: every collaborator is built here, once, with what it needs; none is patched afterwards. Start
+order is sinks first, sources last; stop order is the reverse, so every captured frame that reached a
+mailbox is encoded, published and written before the process exits.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from collections import deque
-from pathlib import Path
+from collections.abc import Callable, Mapping
 
 import cv2
-import numpy as np
 
 from agent.pipeline.dispatcher import Dispatcher, Encoder
+from agent.pipeline.fanout import FanOut
 from agent.pipeline.gate import ChangeGate
 from agent.pipeline.mailbox import Mailboxes
 from agent.query.service import Service
+from agent.status import (
+    DispatcherStatus,
+    EncoderStatus,
+    FanOutStatus,
+    LatencyStatus,
+    MemoryStatus,
+    PublisherStatus,
+    ServiceStatus,
+    SourceStatus,
+    Status,
+)
 from agent.telemetry.heartbeat import Heartbeat
 from agent.telemetry.logs import kv
-from agent.telemetry.metrics import Counts, Histogram, Rates
-from agent.telemetry.prom import DaemonCollector, Latencies, MetricsServer
+from agent.telemetry.metrics import Counts, Histogram, Latencies, Rates, percentile
+from agent.telemetry.prom import DaemonCollector, MetricsServer
 from encoders.audio import AudioEncoder
 from encoders.clip import ClipText, ZeroShot
 from encoders.image import ImageEncoder
 from encoders.modelstore import ModelStore
-from encoders.records import Encoded
 from encoders.runtime import Runtime, RuntimeConfig
 from encoders.text import TextEncoder
 from sinks.bus.keys import CurveServer
@@ -36,8 +45,9 @@ from sinks.bus.publisher import Publisher
 from sinks.memory import Memory
 
 from .config import Config, bus_endpoint, query_endpoint
-from .lock import DataDirLock
+from .lock import DataDirLock, private_dir
 from .sources import Source
+from .sources.available import NoSources, available, format_table
 from .sources.camera import CameraSource
 from .sources.exclude import exclusions
 from .sources.microphone import MicrophoneSource
@@ -45,19 +55,13 @@ from .sources.screen import ScreenSource
 
 log = logging.getLogger(__name__)
 
+__all__ = ["Daemon", "NoSources", "SourceFactory", "configured_sources"]
 
-class NoSources(RuntimeError):
-    """No configured sensor can be opened on this machine."""
-
-
-def private_dir(path: Path) -> Path:
-    """Create `path` (and parents) and make it 0700: memories and sockets are personal."""
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
+# builds the sources, each posting into its modality's mailboxes ("image", "audio")
+SourceFactory = Callable[[Mapping[str, Mailboxes]], list[Source]]
 
 
-def configured_sources(cfg: Config, boxes: dict[str, Mailboxes], store: ModelStore) -> list[Source]:
+def configured_sources(cfg: Config, boxes: Mapping[str, Mailboxes], store: ModelStore) -> list[Source]:
     """Every enabled source, posting into its modality's mailboxes (not yet probed)."""
     out: list[Source] = []
     s, c, m = cfg.screen, cfg.camera, cfg.microphone
@@ -71,18 +75,27 @@ def configured_sources(cfg: Config, boxes: dict[str, Mailboxes], store: ModelSto
     if m.enabled:
         meta = store.meta(cfg.models.audio)  # windows are cut at the audio model's rate and length
         device = int(m.device) if m.device.isdigit() else (m.device or None)
-        out.append(
-            MicrophoneSource(
-                m.name,
-                device,
-                int(meta["sample_rate"]),
-                int(meta["window_samples"]),
-                m.hop_s,
-                m.silence_dbfs,
-                boxes["audio"].put,
-            )
-        )
+        rate, window = int(meta["sample_rate"]), int(meta["window_samples"])
+        out.append(MicrophoneSource(m.name, device, rate, window, m.hop_s, m.silence_dbfs, boxes["audio"].put))
     return out
+
+
+def memory(cfg: Config) -> Memory:
+    st = cfg.store
+    return Memory(
+        cfg.daemon.data_dir,
+        st.batch_size,
+        st.flush_s,
+        st.thumbnails,
+        st.thumb_width,
+        st.queue_size,
+        url=st.url,  # a server that is down does not stop the start: rows spool until it answers
+        bucket=st.bucket,
+        retention_days=st.retention_days,
+        retention_bytes=st.retention_bytes,
+        retention_every_s=st.retention_every_s,
+        process=st.process,
+    )
 
 
 def clip_text(runtime: Runtime, store: ModelStore, name: str, need: bool) -> ClipText | None:
@@ -92,32 +105,10 @@ def clip_text(runtime: Runtime, store: ModelStore, name: str, need: bool) -> Cli
     return ClipText(runtime, store.require(name)) if store.meta(name).get("kind") == "clip" else None
 
 
-def availability(sources: list[Source]) -> tuple[list[Source], list[tuple[str, str, str]]]:
-    """Sources that open, and a table of (name, status, detail) for every configured source."""
-    ok, table = [], []
-    for src in sources:
-        reason = src.probe()
-        if reason is None:
-            ok.append(src)
-            table.append((src.name, "ok", src.describe()))
-        else:
-            table.append((src.name, "skipped", reason))
-    return ok, table
-
-
-def format_table(rows: list[tuple[str, str, str]]) -> str:
-    w = max([len(r[0]) for r in rows] + [6])
-    lines = [f"{'source':<{w}}  {'status':<8} detail"]
-    lines += [f"{n:<{w}}  {s:<8} {d}" for n, s, d in rows]
-    return "\n".join(lines)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 2) if values else None
-
-
 class Daemon:
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, sources: SourceFactory | None = None) -> None:
+        """`sources`: builds the sources from the mailboxes (benchmarks inject synthetic ones); None: the
+        configured sensors. Raises NoSources when none of them opens."""
         self.cfg = cfg
         d = cfg.daemon
         private_dir(d.data_dir)
@@ -127,93 +118,69 @@ class Daemon:
         if d.log_level != "DEBUG":  # OpenCV warns on every failed camera reopen; our own log says it once
             cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
         store = ModelStore(d.cache_dir)
+
         # one mailbox set per model: a slow audio window never waits behind a screen frame
         self.boxes = {"image": Mailboxes(), "audio": Mailboxes()}
-        self.sources, self.table = availability(configured_sources(cfg, self.boxes, store))
+        build = sources or (lambda boxes: configured_sources(cfg, boxes, store))
+        self.sources, self.table = available(build(self.boxes))
         if not self.sources:
             raise NoSources(format_table(self.table) if self.table else "no sources are enabled in the config")
         for src in self.sources:
             # video: the latest frame wins; audio: a short queue, because every window is different sound
             self.boxes[src.modality].add(src.name, depth=cfg.microphone.queue if src.modality == "audio" else 1)
-        dev = cfg.device
-        self.runtime = Runtime(RuntimeConfig(dev.name, dev.hint, dev.cpu_threads, dev.strict, d.cache_dir / "ov-cache"))
-        st = cfg.store
-        self.memory = Memory(
-            d.data_dir,
-            st.batch_size,
-            st.flush_s,
-            st.thumbnails,
-            st.thumb_width,
-            st.queue_size,
-            url=st.url,  # a server that is down does not stop the start: rows spool until it answers
-            bucket=st.bucket,
-            retention_days=st.retention_days,
-            retention_bytes=st.retention_bytes,
-            retention_every_s=st.retention_every_s,
-            process=st.process,
-        )
+        modalities = {src.modality for src in self.sources}
+
+        self.memory = memory(cfg)
         # CURVE keys are read here (a missing key stops the start); the authenticator starts with the sockets
         self.curve = CurveServer(d.keys_dir) if cfg.bus.curve or cfg.query.curve else None
         bus_curve, query_curve = (self.curve if cfg.bus.curve else None), (self.curve if cfg.query.curve else None)
-        self.publisher = Publisher(
-            bus_endpoint(cfg), cfg.bus.send_hwm, cfg.bus.queue_size, self.memory.thumb_path, curve=bus_curve
-        )
-        self.sinks = (self.publisher, self.memory)
-        modalities = {src.modality for src in self.sources}
-        self.encoders: dict[str, Encoder] = {}
+        self.publisher = Publisher(bus_endpoint(cfg), cfg.bus.send_hwm, cfg.bus.queue_size, curve=bus_curve)
+        self.latencies = Latencies({m: Histogram() for m in self.boxes if m in modalities})
+        boxes_of = {src.name: self.boxes[src.modality] for src in self.sources}
+        self.fanout = FanOut(boxes_of, self.memory.thumbs, (self.publisher, self.memory), self.latencies)
+
+        dev = cfg.device
+        self.runtime = Runtime(RuntimeConfig(dev.name, dev.hint, dev.cpu_threads, dev.strict, d.cache_dir / "ov-cache"))
         self.text = TextEncoder(self.runtime, store.require(cfg.models.text))
         # a CLIP-family image model brings its text tower: queries and zero-shot labels in its space
         self.clip_text = clip_text(self.runtime, store, cfg.models.image, need="image" in modalities)
+        self.encoders: dict[str, Encoder] = {}
         if "image" in modalities:
             labeler = ZeroShot(self.clip_text, list(cfg.models.labels)) if self.clip_text else None
-            self.encoders["image"] = ImageEncoder(
-                self.runtime, store.require(cfg.models.image), self._fanout, labeler=labeler
-            )
+            image_model = store.require(cfg.models.image)
+            self.encoders["image"] = ImageEncoder(self.runtime, image_model, self.fanout.put, labeler=labeler)
         if "audio" in modalities:
-            self.encoders["audio"] = AudioEncoder(self.runtime, store.require(cfg.models.audio), self._fanout)
+            self.encoders["audio"] = AudioEncoder(self.runtime, store.require(cfg.models.audio), self.fanout.put)
         self.dispatchers = [Dispatcher(self.boxes[m], enc, m) for m, enc in self.encoders.items()]
+
         self.service = Service(
             query_endpoint(cfg),
             self.memory,
             [self.text, *([self.clip_text] if self.clip_text else [])],  # a query is answered in each space
-            self.status,
+            lambda: self.status().to_dict(),
             self.sources,
             image=self.encoders.get("image"),  # type: ignore[arg-type]  # ImageEncoder.encode_now
             curve=query_curve,
+            publish=self.publisher.publish_sys,  # sys.forget
+            on_pause=self.fanout.cut,  # a pause drops the source's frames still waiting or in flight
+            flush=self.fanout.flush,  # a forget also removes what was encoded before it
         )
-        self.service.publish = self.publisher.publish_sys  # sys.forget
         self.rates = Rates(self._counts)  # fps in/kept/dropped over the last ~10 s, for status
-        self.latency_ms: deque[float] = deque(maxlen=256)  # capture → handed to sinks
-        self._lock = threading.Lock()
         self.started = time.time()
-        # a pause drops the source's frames still waiting or in flight (counted as discarded)
-        self.service.on_pause = lambda name: self._boxes_of[name].cut(name)
-        self._boxes_of = {src.name: self.boxes[src.modality] for src in self.sources}
-        self._dispatcher_of = {d.name: d for d in self.dispatchers}  # by modality
-        self.latencies = Latencies({m: Histogram() for m in self.encoders})
         self.heartbeat = Heartbeat(self.publisher.publish_sys, self.status)
         self.metrics: MetricsServer | None = None
         if cfg.metrics.enabled:  # last: a scrape may come at once; a busy port stops the start here
-            collector = DaemonCollector(self.status, self.latencies)
-            self.metrics = MetricsServer(cfg.metrics.host, cfg.metrics.port, collector)
+            self.metrics = MetricsServer(
+                cfg.metrics.host, cfg.metrics.port, DaemonCollector(self.status, self.latencies)
+            )
             self.metrics.start()
-
-    def _fanout(self, item: Encoded) -> None:
-        if self._boxes_of[item.frame.source].stale(item.frame):  # captured before a pause: not kept
-            return
-        for sink in self.sinks:
-            sink.put(item)
-        ms = (time.monotonic_ns() - item.frame.mono_ns) / 1e6
-        with self._lock:
-            self.latency_ms.append(ms)
-        self.latencies.inference[item.frame.modality].observe(item.infer_ms / 1000)
-        self.latencies.pipeline.observe(ms / 1000)
 
     def start(self) -> None:
         self.memory.start()
         if self.curve is not None:
             self.curve.start()  # before any bind: no client connects unchecked
         self.publisher.start()
+        self.fanout.start()
         self.service.start()
         self.rates.start()
         for dispatcher in self.dispatchers:
@@ -232,13 +199,14 @@ class Daemon:
         log.info("running", extra=fields)
 
     def stop(self) -> None:
-        """Stop capture, drain inference, flush sinks, close sockets."""
+        """Stop capture, drain inference and the result stage, flush sinks, close sockets."""
         t0 = time.monotonic()
         self.heartbeat.close()
         for src in self.sources:
             src.stop()
         for dispatcher in self.dispatchers:
             dispatcher.stop()
+        self.fanout.close()
         self.publisher.close()
         self.memory.close()
         self.service.close()
@@ -267,41 +235,38 @@ class Daemon:
 
     def summary(self) -> str:
         s = self.status()
-        parts = [
-            f"{n}: captured={v['captured']} kept={v['kept']} dropped={v['dropped']}" for n, v in s["sources"].items()
-        ]
-        return "; ".join([*parts, f"published={s['publisher']['sent']}", f"stored={s['memory']['stored']}"])
+        parts = [f"{n}: captured={v.captured} kept={v.kept} dropped={v.dropped}" for n, v in s.sources.items()]
+        return "; ".join([*parts, f"published={s.publisher.sent}", f"stored={s.memory.stored}"])
 
-    def status(self) -> dict:
-        with self._lock:
-            lat = list(self.latency_ms)
+    def status(self) -> Status:
         fps, depth = self.rates.per_s(), {n: k for b in self.boxes.values() for n, k in b.depth().items()}
-        sources = {
-            src.name: {
-                **src.stats(),
-                "dropped": self.boxes[src.modality].dropped[src.name],
-                "discarded": self.boxes[src.modality].discarded[src.name],
-                "rejected": self._dispatcher_of[src.modality].rejected_by.get(src.name, 0),
-                "queue": depth[src.name],
-                "fps": fps[src.name],
-            }
-            for src in self.sources
+        dispatcher_of = {d.name: d for d in self.dispatchers}  # by modality
+        sources = {}
+        for src in self.sources:
+            boxes = self.boxes[src.modality]
+            sources[src.name] = SourceStatus.of(
+                src.stats(),
+                dropped=boxes.dropped[src.name],
+                discarded=boxes.discarded[src.name],
+                rejected=dispatcher_of[src.modality].rejected_by.get(src.name, 0),
+                queue=depth[src.name],
+                fps=fps[src.name],
+            )
+        encoders = {
+            m: EncoderStatus.of(getattr(enc, "name", m), enc.stats, enc.latencies()) for m, enc in self.encoders.items()
         }
-        encoders = {}
-        for m, enc in self.encoders.items():
-            inf = enc.latencies()
-            p50, p95 = percentile(inf, 50), percentile(inf, 95)
-            encoders[m] = {**enc.stats, "model": getattr(enc, "name", m), "infer_p50_ms": p50, "infer_p95_ms": p95}
-        return {
-            "uptime_s": round(time.time() - self.started, 1),
-            "device": {**{m: e.device for m, e in self.encoders.items()}, "text": self.text.compiled.device},
-            "sources": sources,
-            "mailbox_depth": depth,
-            "encoders": encoders,
-            "dispatchers": {d.name: {"rejected": d.rejected, "errors": d.errors} for d in self.dispatchers},
-            "latency_ms": {"p50": percentile(lat, 50), "p95": percentile(lat, 95)},
-            "publisher": self.publisher.stats(),
-            "memory": self.memory.stats(),
-            "service": self.service.stats(),
-            "metrics": self.metrics.url if self.metrics else None,
-        }
+        recent = self.fanout.recent_ms()
+        return Status(
+            uptime_s=round(time.time() - self.started, 1),
+            device={**{m: e.device for m, e in self.encoders.items()}, "text": self.text.compiled.device},
+            sources=sources,
+            mailbox_depth=depth,
+            encoders=encoders,
+            dispatchers={d.name: DispatcherStatus(d.rejected, d.errors) for d in self.dispatchers},
+            latency_ms=LatencyStatus(percentile(recent, 50), percentile(recent, 95)),
+            publisher=PublisherStatus(**self.publisher.stats()),
+            memory=MemoryStatus(**self.memory.stats()),
+            service=ServiceStatus(**self.service.stats()),
+            fanout=FanOutStatus(**self.fanout.stats()),
+            metrics=self.metrics.url if self.metrics else None,
+        )

@@ -1,4 +1,5 @@
-"""One daemon per data dir: an exclusive flock on `<data_dir>/daemon.lock`, which holds the owner's PID.
+"""The data dir is private (0700) and has one daemon: an exclusive flock on `<data_dir>/daemon.lock`, which
+holds the owner's PID.
 
 Chroma's embedded store is single-writer, and two daemons would also fight over the sockets, so the second
 one must refuse to start. flock belongs to the open file, so the kernel drops it when the holder dies, even
@@ -13,6 +14,13 @@ import os
 from pathlib import Path
 
 LOCK_NAME = "daemon.lock"
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and parents) and make it 0700: memories and sockets are personal."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
 
 
 class AlreadyRunning(RuntimeError):

@@ -18,7 +18,10 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.status import Status
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -300,11 +303,12 @@ class DaemonProc:
         assert self.proc is not None
         return self.proc.pid
 
-    def status(self) -> dict:
+    def status(self) -> Status:
         from agent import config
+        from agent.status import Status
         from sinks.client import request
 
-        return request(config.query_endpoint(self.cfg), {"op": "status"})["status"]
+        return Status.from_dict(request(config.query_endpoint(self.cfg), {"op": "status"})["status"])
 
     def __exit__(self, *exc: object) -> None:
         if self.proc and self.proc.poll() is None:

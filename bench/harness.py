@@ -1,9 +1,10 @@
 """The real daemon, in this process, fed by synthetic sources fast enough to saturate its models.
 
 `running_daemon` builds `agent.daemon.Daemon` from a config exactly as `sensorium run` does; only the
-list of sources is swapped (when asked) for `SyntheticSource`s, which post pre-made frames at a fixed
-rate through the real change gate into the real mailboxes. Everything after the mailbox (dispatcher,
-encoder, AsyncInferQueue, publisher, Chroma memory, thumbnails) is the daemon's own code.
+list of sources is swapped (when asked, through `Daemon(cfg, sources=...)`) for `SyntheticSource`s, which
+post pre-made frames at a fixed rate through the real change gate into the real mailboxes. Everything
+after the mailbox (dispatcher, encoder, AsyncInferQueue, result stage, thumbnails, publisher, Chroma
+memory) is the daemon's own code.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from agent.sources.supervisor import Supervisor
 from encoders.records import Frame
 
 from .common import cpu_seconds, percentile, write_config
+
+if TYPE_CHECKING:  # the daemon (OpenVINO, Chroma) is imported only by a run that starts one
+    from agent.daemon import Daemon, SourceFactory
 
 AUDIO_RATE = 16000
 
@@ -87,28 +91,19 @@ def noise_windows(n: int, samples: int, seed: int = 1) -> list[np.ndarray]:
     return out
 
 
-SourceFactory = Callable[[dict[str, Any]], list[Any]]
-
-
 @contextmanager
 def running_daemon(
     tmp: Path,
     config_text: str,
     sources: SourceFactory | None = None,
-    prepare: Callable[[Any], None] | None = None,
-) -> Iterator[Any]:
+    prepare: Callable[[Daemon], None] | None = None,
+) -> Iterator[Daemon]:
     """A started `Daemon` for `config_text`; `sources(boxes)` replaces the configured sources."""
-    import agent.daemon as daemon_mod
     from agent import config
+    from agent.daemon import Daemon
 
     cfg = config.load(write_config(tmp, config_text, own_dirs=True))
-    original = daemon_mod.configured_sources
-    if sources is not None:
-        daemon_mod.configured_sources = lambda cfg, boxes, *rest, **kw: sources(boxes)
-    try:
-        daemon = daemon_mod.Daemon(cfg)
-    finally:
-        daemon_mod.configured_sources = original
+    daemon = Daemon(cfg, sources=sources)
     if prepare is not None:
         prepare(daemon)
     daemon.start()

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from .common import CpuMeter, DaemonProc, Opts, Table, bench_home, guarded, photos, pulse, xvfb
 from .harness import device_config
+
+if TYPE_CHECKING:
+    from agent.status import Status
 
 CONFIG = "[camera]\nenabled = false\n"
 
@@ -61,11 +65,11 @@ def measure(opts: Opts) -> Table:
     return t
 
 
-def add_row(t: Table, label: str, secs: float, cpu: float, s0: dict, s1: dict) -> None:
-    dt = max(s1["uptime_s"] - s0["uptime_s"], 1e-9)
-    kept = sum(v.get("kept", 0) for v in s1["sources"].values()) - sum(v.get("kept", 0) for v in s0["sources"].values())
-    pub = s1["publisher"].get("sent", 0) - s0["publisher"].get("sent", 0)
-    stored = s1["memory"].get("stored", 0) - s0["memory"].get("stored", 0)
+def add_row(t: Table, label: str, secs: float, cpu: float, s0: Status, s1: Status) -> None:
+    dt = max(s1.uptime_s - s0.uptime_s, 1e-9)
+    kept = sum(v.kept for v in s1.sources.values()) - sum(v.kept for v in s0.sources.values())
+    pub = s1.publisher.sent - s0.publisher.sent
+    stored = s1.memory.stored - s0.memory.stored
     t.add(label, secs, cpu, kept / dt, pub, stored)
 
 

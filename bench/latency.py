@@ -92,11 +92,12 @@ def measure(opts: Opts) -> Table:
                 for (modality, source), values in sorted(lat.items()):
                     if modality == "audio" and label != f"{FPS[0]:g}":
                         continue  # the microphone's rate is its hop, not the fps: one row is enough
-                    model = st["encoders"].get(modality, {}).get("infer_p50_ms")
+                    enc, src = st.encoders.get(modality), st.sources.get(source)
+                    model = enc.infer_p50_ms if enc else None
                     p50 = percentile(values, 50)
                     over = None if p50 is None or model is None else round(p50 - model, 2)
                     row = label if modality == "image" else "hop"
-                    dropped = st["sources"].get(source, {}).get("dropped")
+                    dropped = src.dropped if src else None
                     t.add(row, source, len(values), p50, percentile(values, 95), model, over, dropped)
                     if not extra:
                         t.summary[f"latency.{source}@{row}.over_model_ms"] = over

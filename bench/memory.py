@@ -54,7 +54,7 @@ def measure(opts: Opts) -> Table:
         t.add("daemon" if p == d.pid else f"child {p}", hwm[p] / 1024, rss[p] / 1024)
     t.add("sum of peaks", sum(hwm.values()) / 1024, sum(rss.values()) / 1024)
     t.add("peak of sampled sum", peak_total / 1024, None)
-    kept = {n: v.get("kept") for n, v in st["sources"].items()}
+    kept = {n: v.kept for n, v in st.sources.items()}
     t.notes.append(f"{secs:g}s with all sources running; kept frames per source: {kept}")
     t.summary["memory.peak_mb"] = sum(hwm.values()) / 1024
     return t

@@ -28,8 +28,9 @@ WAITS = {"Condition.wait", "Event.wait", "Poller.poll", "_PollLikeSelector.selec
 WAITS |= {"Connection._recv", "_worker"}  # the store's reply reader and idle pool workers, blocked in a read
 ROLES = {  # a stack containing this function belongs to that thread
     "Dispatcher._run": "dispatcher (preprocess + start_async)",
-    "ImageEncoder._done": "inference callback (outputs -> Embedding -> sinks.put)",
-    "Memory._run": "memory writer (thumbnails + store calls)",
+    "ImageEncoder._done": "inference callback (outputs -> Embedding -> result stage)",
+    "FanOut._run": "result stage (stale check + thumbnail + sinks.put)",
+    "Memory._run": "memory writer (store calls)",
     "_Child._read": "store replies (from the Chroma process)",
     "Publisher._run": "publisher (JSON + ZMQ send)",
     "SyntheticSource._session": "synthetic source (gate + Frame)",

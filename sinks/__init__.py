@@ -8,8 +8,8 @@ from encoders.records import Encoded
 
 
 class Sink(Protocol):
-    def put(self, item: Encoded) -> None:
-        """Hand over one result; must never block (called from inference callbacks)."""
+    def put(self, item: Encoded, thumb: str | None = None) -> None:
+        """Hand over one result and its thumbnail (a file already on disk, or None); must never block."""
 
     def close(self) -> None:
         """Flush what is pending and release resources."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 
+from agent.status import MemoryStatus, SourceStatus, Status
 from sinks.bus.keys import ClientKeys
 from sinks.client import QueryError, Rejected, request
 
@@ -63,9 +64,8 @@ def _num(v: float | None, fmt: str = ".1f") -> str:
     return "-" if v is None else format(v, fmt)
 
 
-def _state(src: dict) -> str:
-    until = src.get("paused_until")
-    return f"{src['state']} until {_clock(until)}" if until else src["state"]
+def _state(src: SourceStatus) -> str:
+    return f"{src.state} until {_clock(src.paused_until)}" if src.paused_until else src.state
 
 
 def _table(header: list[str], rows: list[list[str]], left: tuple[int, ...] = (0, 1)) -> list[str]:
@@ -79,33 +79,32 @@ def _table(header: list[str], rows: list[list[str]], left: tuple[int, ...] = (0,
     return [line(header), *map(line, rows)]
 
 
-def format_status(st: dict) -> str:
-    """A compact view of the status dict: per source state, rates and errors; per encoder latency."""
+def format_status(st: Status) -> str:
+    """A compact view of the status: per source state, rates and errors; per encoder latency."""
     rows = []
-    for name, s in st["sources"].items():
-        fps = s.get("fps") or {}
-        rate = [_num(fps.get(k)) for k in ("in", "kept", "dropped")]
-        rows.append([name, _state(s), *rate, str(s.get("queue", "-")), str(s["errors"]), s["last_error"] or "-"])
+    for name, s in st.sources.items():
+        rate = [_num(s.fps.get(k)) for k in ("in", "kept", "dropped")]
+        rows.append([name, _state(s), *rate, str(s.queue), str(s.errors), s.last_error or "-"])
     head = ["source", "state", "in/s", "kept/s", "drop/s", "queue", "errors", "last error"]
-    lines = [f"up {st['uptime_s']:g}s; rates over the last ~10 s", "", *_table(head, rows, (0, 1, 7)), ""]
+    lines = [f"up {st.uptime_s:g}s; rates over the last ~10 s", "", *_table(head, rows, (0, 1, 7)), ""]
     enc_rows = []
-    for m, e in st["encoders"].items():
-        p50, p95 = _num(e["infer_p50_ms"]), _num(e["infer_p95_ms"])
-        enc_rows.append([m, st["device"].get(m, "?"), str(e["completed"]), p50, p95, str(e["errors"])])
+    for m, e in st.encoders.items():
+        p50, p95 = _num(e.infer_p50_ms), _num(e.infer_p95_ms)
+        enc_rows.append([m, st.device.get(m, "?"), str(e.completed), p50, p95, str(e.errors)])
     lines += _table(["encoder", "device", "done", "p50 ms", "p95 ms", "errors"], enc_rows)
-    lat, pub, mem = st["latency_ms"], st["publisher"], st["memory"]
+    lat, pub, mem = st.latency_ms, st.publisher, st.memory
     lines += [
         "",
-        f"capture→sinks p50 {_num(lat['p50'])} ms, p95 {_num(lat['p95'])} ms; "
-        f"published {pub['sent']} (dropped {pub['dropped']}); stored {mem['stored']} (failed {mem['failed']})",
-        f"store lag {_num(mem.get('store_lag_s'))} s; spool {mem.get('spool_rows', 0)} rows "
-        f"({mem.get('spool_bytes', 0)} bytes); {_store_process(mem)}; metrics {st.get('metrics') or 'off'}",
+        f"capture→sinks p50 {_num(lat.p50)} ms, p95 {_num(lat.p95)} ms; "
+        f"published {pub.sent} (dropped {pub.dropped}); stored {mem.stored} (failed {mem.failed})",
+        f"store lag {_num(mem.store_lag_s)} s; spool {mem.spool_rows} rows "
+        f"({mem.spool_bytes} bytes); {_store_process(mem)}; metrics {st.metrics or 'off'}",
     ]
     return "\n".join(lines)
 
 
-def _store_process(mem: dict) -> str:
-    pid, starts = mem.get("store_process"), mem.get("store_starts", 0)
+def _store_process(mem: MemoryStatus) -> str:
+    pid, starts = mem.store_process, mem.store_starts
     if pid is None and not starts:
         return "store in the daemon"
     return f"store process {pid or 'down'}" + (f" (started {starts}×)" if starts > 1 else "")

@@ -28,8 +28,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from agent.telemetry import logs
 
     logs.setup(cfg.daemon.log_level)  # logfmt, one line per event
-    from agent.daemon import Daemon, NoSources, format_table
+    from agent.daemon import Daemon
     from agent.lock import AlreadyRunning
+    from agent.sources.available import NoSources, format_table
     from agent.telemetry.prom import MetricsError
     from encoders.modelstore import ModelNotBuilt
     from encoders.runtime import DeviceError
@@ -66,8 +67,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(status, indent=2))
     else:
         from agent.cli.control import format_status
+        from agent.status import Status
 
-        print(format_status(status))
+        print(format_status(Status.from_dict(status)))
     return 0
 
 

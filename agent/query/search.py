@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from encoders.records import Embedding
+from sinks.bus import wire
 from sinks.memory import Memory
 from sinks.memory.rows import Hit
 
@@ -193,8 +194,8 @@ class Searcher:
         rows = self.memory.range(win.since, win.until, win.modality, win.source, limit)
         headers, vectors = [], []
         for hit, vec in rows:
-            vec = np.ascontiguousarray(vec, dtype="<f4")
-            h = {k: v for k, v in asdict(hit).items() if k != "score"}
-            headers.append({"v": 1, **h, "dim": int(vec.shape[0]), "dtype": "float32"})
+            vec = np.ascontiguousarray(vec, dtype=wire.DTYPE)
+            dim = int(vec.shape[0])
+            headers.append(wire.header(hit.id, hit.ts, hit.source, hit.modality, hit.space, dim, hit.labels, hit.thumb))
             vectors.append(vec)
         return {"rows": headers, "more": len(rows) == limit}, vectors

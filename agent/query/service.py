@@ -1,7 +1,9 @@
 """Query and control endpoint (ZMQ ROUTER) served from the daemon, the single writer of memory.
 
-Requests are JSON objects with an "op". Every request gets a JSON reply, `{"ok": true, ...}` or
-`{"ok": false, "error": "..."}`; malformed requests are counted and answered, never fatal.
+Requests are JSON objects with an "op", looked up in `Service.ops` (op name → handler, so the ZMQ
+endpoint, and later HTTP or MCP, serve the same handlers). Every request gets a JSON reply,
+`{"ok": true, ...}` or `{"ok": false, "error": "..."}`; malformed requests are counted and answered,
+never fatal.
 
 Control ops: `{"op": "pause", "source": "cam0" | null, "for": seconds | null}` and
 `{"op": "resume", "source": ... }`; no source means every source, no `for` means until resumed. A pause
@@ -9,7 +11,7 @@ is answered once the sources have let go of their sensors, so nothing is capture
 `{"op": "forget", "since", "until" | "older_than"}` deletes memories and thumbnails in the range (on the
 memory's writer thread), replies with the count and publishes `sys.forget` {since, until, count}.
 
-Query ops (agent/query.py): `{"op": "query", "text" | "image" | "like": ..., "k", "since", "until",
+Query ops (agent/query/search.py): `{"op": "query", "text" | "image" | "like": ..., "k", "since", "until",
 "modality", "source"}` and `{"op": "backfill", "since", ...}`, whose reply is the JSON frame followed by
 one frame per row's vector. Frames that are not a REQ envelope with one body frame, and bodies over
 MAX_REQUEST bytes, are counted in `bad_frames` (answered when there is an envelope to answer to).
@@ -48,7 +50,7 @@ MAX_REQUEST = 1 << 20  # bytes of JSON; larger bodies are refused unread
 MAX_MSG = 64 << 20  # ZMQ drops a peer that sends a bigger frame before it reaches us
 FRAMES = "_frames"  # reply key for arrays sent as frames after the JSON (never serialised)
 MAX_PAUSE_S = 366 * 86400  # a year; also keeps Condition.wait below threading.TIMEOUT_MAX
-OPS = ("query", "backfill", "status", "ping", "pause", "resume", "forget")
+Reply = dict[str, Any]  # what a handler answers, without "ok"
 
 
 def _pause_seconds(body: dict) -> float | None:
@@ -74,11 +76,27 @@ class Service:
         image: ImageQueryEncoder | None = None,
         curve: CurveServer | None = None,
         publish: Callable[[str, dict], None] | None = None,
+        on_pause: Callable[[str], object] | None = None,
+        flush: Callable[[], object] | None = None,
     ) -> None:
+        """`status`: the daemon's status, ready for JSON. Hooks into the daemon, each optional: `publish`
+        sends sys.* announcements on the bus (Publisher.publish_sys); `on_pause(name)` drops what a paused
+        source left in the pipeline; `flush()` returns once results already encoded have reached memory,
+        so a forget removes them too."""
         self.endpoint = endpoint
         self.memory = memory
-        self.publish = publish  # sys.* announcements on the bus (Publisher.publish_sys)
-        self.on_pause: Callable[[str], object] | None = None  # set by the daemon: Mailboxes.cut for the source
+        self.publish = publish
+        self.on_pause = on_pause
+        self.flush = flush
+        self.ops: dict[str, Callable[[dict], Reply]] = {
+            "query": lambda body: {"results": self.query(body)},
+            "backfill": self.backfill,
+            "status": lambda body: {"status": self.status()},
+            "ping": lambda body: {},
+            "pause": self.pause,
+            "resume": self.resume,
+            "forget": self.forget,
+        }
         self.searcher = Searcher(memory, texts, image)
         self.curve = curve  # None: plain (only ipc:// or loopback tcp:// may bind)
         self.status = status
@@ -149,23 +167,10 @@ class Service:
             if not isinstance(body, dict):
                 raise BadRequest("request must be a JSON object")
             op = body.get("op")
-            if op == "query":
-                out = {"ok": True, "results": self.query(body)}
-            elif op == "backfill":
-                reply, vectors = self.searcher.backfill(body)
-                out = {"ok": True, **reply, FRAMES: vectors}
-            elif op == "status":
-                out = {"ok": True, "status": self.status()}
-            elif op == "ping":
-                out = {"ok": True}
-            elif op == "pause":
-                out = {"ok": True, **self.pause(body)}
-            elif op == "resume":
-                out = {"ok": True, **self.resume(body)}
-            elif op == "forget":
-                out = {"ok": True, **self.forget(body)}
-            else:
-                raise BadRequest(f"unknown op {op!r}; known: {', '.join(OPS)}")
+            handler = self.ops.get(op) if isinstance(op, str) else None
+            if handler is None:
+                raise BadRequest(f"unknown op {op!r}; known: {', '.join(self.ops)}")
+            out = {"ok": True, **handler(body)}
         except (BadRequest, json.JSONDecodeError, UnicodeDecodeError) as e:
             self.bad_requests += 1
             return {"ok": False, "error": str(e)}
@@ -177,8 +182,13 @@ class Service:
         return out
 
     def query(self, body: dict) -> list[dict]:
-        """Text, image or more-like-this search, fused across spaces (agent/query.py)."""
+        """Text, image or more-like-this search, fused across spaces (agent/query/search.py)."""
         return self.searcher.query(body)
+
+    def backfill(self, body: dict) -> Reply:
+        """Stored rows as bus headers; their vectors go out as frames after the JSON one."""
+        reply, vectors = self.searcher.backfill(body)
+        return {**reply, FRAMES: vectors}
 
     def _targets(self, body: dict) -> list[Source]:
         name = opt_str(body, "source")
@@ -221,6 +231,8 @@ class Service:
             raise BadRequest("forget needs a range: since, until or older_than")
         if since is not None and until is not None and since > until:
             raise BadRequest("since is after until")
+        if self.flush is not None:
+            self.flush()  # results encoded before the request reach memory first, so they are forgotten too
         out = self.memory.forget(since, until)
         if self.publish is not None:
             self.publish("sys.forget", {"since": since, "until": until, "count": out["count"]})

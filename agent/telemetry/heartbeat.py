@@ -11,13 +11,17 @@ import threading
 import time
 from collections.abc import Callable
 
+from agent.status import Status
+
 log = logging.getLogger(__name__)
 
 TOPIC = "sys.status"
 
 
 class Heartbeat:
-    def __init__(self, publish: Callable[[str, dict], None], status: Callable[[], dict], every_s: float = 1.0) -> None:
+    def __init__(
+        self, publish: Callable[[str, dict], None], status: Callable[[], Status], every_s: float = 1.0
+    ) -> None:
         self._publish = publish
         self._status = status
         self.every_s = every_s
@@ -31,7 +35,7 @@ class Heartbeat:
 
     def beat(self) -> None:
         try:
-            self._publish(TOPIC, {"ts": round(time.time(), 3), "status": self._status()})
+            self._publish(TOPIC, {"ts": round(time.time(), 3), "status": self._status().to_dict()})
             self.sent += 1
         except Exception as e:  # a status that cannot be read or sent must not stop the next beat
             self.errors += 1

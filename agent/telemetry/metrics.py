@@ -10,6 +10,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
 
 Counts = dict[str, dict[str, int]]  # e.g. {"screen0": {"in": 812, "kept": 40, "dropped": 0}}
 
@@ -93,3 +96,16 @@ class Histogram:
             acc += n
             out.append((le, acc))
         return out, total
+
+
+@dataclass
+class Latencies:
+    """Histograms the result stage (agent/pipeline/fanout.py) feeds and a Prometheus scrape reads."""
+
+    inference: dict[str, Histogram] = field(default_factory=dict)  # per modality
+    pipeline: Histogram = field(default_factory=Histogram)  # capture → handed to the sinks
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile of recent values, to 0.01 (None when there are none yet), for status."""
+    return round(float(np.percentile(values, q)), 2) if values else None

@@ -1,70 +1,80 @@
 """Prometheus text metrics on loopback: a custom collector that reads the daemon's own counters at scrape time.
 
-Nothing is counted twice: every value comes from the same `status()` dict that `sensorium status` and the
-`sys.status` heartbeat show, plus the latency histograms the daemon totals on the result path. A scrape
-costs one status() call; with no scraper there is no cost at all.
+Nothing is counted twice: every value comes from the same `Status` (agent/status.py) that `sensorium status`
+and the `sys.status` heartbeat show, plus the latency histograms the result stage totals. A scrape costs
+one status() call; with no scraper there is no cost at all.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from agent.telemetry.metrics import Histogram
+from agent.status import EncoderStatus, SourceStatus, Status
+from agent.telemetry.metrics import Latencies
 
 log = logging.getLogger(__name__)
 
 P = "sensorium_"
 
-# status()["sources"][name] key → (metric, help); counters since start, per source
-SOURCE_COUNTERS = {
-    "captured": ("frames_captured", "Frames (or audio windows) taken from the sensor."),
-    "kept": ("frames_kept", "Frames that passed the change/silence gate."),
-    "gated": ("frames_gated", "Frames skipped by the gate (no change, or silence)."),
-    "dropped": ("frames_dropped", "Frames replaced in the mailbox before inference could take them."),
-    "rejected": ("frames_rejected", "Corrupt or odd frames (empty, wrong dtype/channels, NaN) skipped."),
-    "discarded": ("frames_discarded", "Frames waiting or in flight when their source was paused."),
-    "excluded": ("frames_excluded", "Screen frames not grabbed because an excluded window was visible."),
-    "masked": ("frames_masked", "Screen frames with excluded rectangles blacked out."),
-    "errors": ("source_errors", "Sensor errors (display lost, camera gone, sound server died)."),
-}
-# status()["encoders"][modality] key → (metric, help)
-ENCODER_COUNTERS = {
-    "completed": ("inferences", "Inferences finished."),
-    "errors": ("inference_errors", "Inferences that failed."),
-    "bad_frames": ("inference_bad_frames", "Frames the encoder's input check refused."),
-}
-PUBLISHER_COUNTERS = {
-    "sent": ("published_messages", "Messages sent on the bus (vectors and sys.* heartbeats)."),
-    "dropped": ("publish_dropped", "Messages dropped because the publisher queue was full."),
-}
-MEMORY_COUNTERS = {
-    "stored": ("store_writes", "Rows written to the store."),
-    "failed": ("store_failed", "Rows whose first write failed (they went to the spool)."),
-    "dropped": ("store_dropped", "Rows refused because the writer queue was full."),
-    "lost": ("store_lost", "Rows neither stored nor spooled."),
-    "store_starts": ("store_process_starts", "Store processes started (more than one: one died or hung)."),
-}
-MEMORY_GAUGES = {
-    "queued": ("store_queue", "Rows waiting for the writer thread."),
-    "spool_rows": ("spool_depth", "Rows waiting in the on-disk spool for the store to come back."),
-    "spool_bytes": ("spool_bytes", "Size of the on-disk spool."),
-    "store_lag_s": ("store_lag_seconds", "Age of the oldest row not yet in the store."),
-}
-
-
-@dataclass
-class Latencies:
-    """Histograms the daemon feeds from its result path."""
-
-    inference: dict[str, Histogram] = field(default_factory=dict)  # per modality
-    pipeline: Histogram = field(default_factory=Histogram)  # capture → handed to the sinks
+Num = int | float | None
+# per source: (metric, help, value); counters since start. None: this kind of source does not count it
+SOURCE_COUNTERS: tuple[tuple[str, str, Callable[[SourceStatus], Num]], ...] = (
+    ("frames_captured", "Frames (or audio windows) taken from the sensor.", lambda s: s.captured),
+    ("frames_kept", "Frames that passed the change/silence gate.", lambda s: s.kept),
+    ("frames_gated", "Frames skipped by the gate (no change, or silence).", lambda s: s.gated),
+    ("frames_dropped", "Frames replaced in the mailbox before inference could take them.", lambda s: s.dropped),
+    ("frames_rejected", "Corrupt or odd frames (empty, wrong dtype/channels, NaN) skipped.", lambda s: s.rejected),
+    ("frames_discarded", "Frames waiting or in flight when their source was paused.", lambda s: s.discarded),
+    (
+        "frames_excluded",
+        "Screen frames not grabbed because an excluded window was visible.",
+        lambda s: s.extras.get("excluded"),
+    ),
+    ("frames_masked", "Screen frames with excluded rectangles blacked out.", lambda s: s.extras.get("masked")),
+    ("source_errors", "Sensor errors (display lost, camera gone, sound server died).", lambda s: s.errors),
+)
+# per encoder: (metric, help, value)
+ENCODER_COUNTERS: tuple[tuple[str, str, Callable[[EncoderStatus], int]], ...] = (
+    ("inferences", "Inferences finished.", lambda e: e.completed),
+    ("inference_errors", "Inferences that failed.", lambda e: e.errors),
+    ("inference_bad_frames", "Frames the encoder's input check refused.", lambda e: e.bad_frames),
+)
+# daemon-wide: (metric, help, value)
+COUNTERS: tuple[tuple[str, str, Callable[[Status], Num]], ...] = (
+    ("published_messages", "Messages sent on the bus (vectors and sys.* heartbeats).", lambda s: s.publisher.sent),
+    ("publish_dropped", "Messages dropped because the publisher queue was full.", lambda s: s.publisher.dropped),
+    ("store_writes", "Rows written to the store.", lambda s: s.memory.stored),
+    ("store_failed", "Rows whose first write failed (they went to the spool).", lambda s: s.memory.failed),
+    ("store_dropped", "Rows refused because the writer queue was full.", lambda s: s.memory.dropped),
+    ("store_lost", "Rows neither stored nor spooled.", lambda s: s.memory.lost),
+    (
+        "store_process_starts",
+        "Store processes started (more than one: one died or hung).",
+        lambda s: s.memory.store_starts,
+    ),
+    (
+        "results_dropped",
+        "Results dropped because the queue before thumbnails and sinks was full.",
+        lambda s: s.fanout.dropped,
+    ),
+)
+GAUGES: tuple[tuple[str, str, Callable[[Status], Num]], ...] = (
+    ("store_queue", "Rows waiting for the writer thread.", lambda s: s.memory.queued),
+    ("spool_depth", "Rows waiting in the on-disk spool for the store to come back.", lambda s: s.memory.spool_rows),
+    ("spool_bytes", "Size of the on-disk spool.", lambda s: s.memory.spool_bytes),
+    ("store_lag_seconds", "Age of the oldest row not yet in the store.", lambda s: s.memory.store_lag_s),
+    ("results_queue", "Results waiting for thumbnails and the sinks.", lambda s: s.fanout.queued),
+)
+SERVICE_COUNTERS: tuple[tuple[str, str, Callable[[Status], Num]], ...] = (
+    ("requests", "Query/control requests answered.", lambda s: s.service.served),
+    ("bad_requests", "Malformed or refused requests.", lambda s: s.service.bad_requests),
+)
 
 
 class MetricsError(RuntimeError):
@@ -76,71 +86,61 @@ def _num(v: Any) -> bool:
 
 
 class DaemonCollector(Collector):
-    def __init__(self, status: Callable[[], dict], latencies: Latencies) -> None:
+    def __init__(self, status: Callable[[], Status], latencies: Latencies) -> None:
         self.status = status
         self.latencies = latencies
 
     def collect(self) -> Iterator[Metric]:
         st = self.status()
-        yield from self._sources(st.get("sources", {}))
-        yield from self._encoders(st.get("encoders", {}), st.get("dispatchers", {}))
-        yield from self._flat(st.get("publisher", {}), PUBLISHER_COUNTERS, {})
-        yield from self._flat(st.get("memory", {}), MEMORY_COUNTERS, MEMORY_GAUGES)
-        svc = st.get("service", {})
-        for key, name, doc in (
-            ("served", "requests", "Query/control requests answered."),
-            ("bad_requests", "bad_requests", "Malformed or refused requests."),
-        ):
-            if _num(svc.get(key)):
-                yield CounterMetricFamily(P + name, doc, value=svc[key])
+        yield from self._sources(st.sources)
+        yield from self._encoders(st)
+        for name, doc, value in COUNTERS:
+            if _num(v := value(st)):
+                yield CounterMetricFamily(P + name, doc, value=v)
+        for name, doc, value in GAUGES:
+            if _num(v := value(st)):
+                yield GaugeMetricFamily(P + name, doc, value=v)
+        for name, doc, value in SERVICE_COUNTERS:
+            yield CounterMetricFamily(P + name, doc, value=value(st))
         hist = HistogramMetricFamily(P + "pipeline_latency_seconds", "Capture to hand-off to the sinks.")
         buckets, total = self.latencies.pipeline.snapshot()
         hist.add_metric([], buckets, total)
         yield hist
-        yield GaugeMetricFamily(P + "uptime_seconds", "Seconds since the daemon started.", value=st.get("uptime_s", 0))
+        yield GaugeMetricFamily(P + "uptime_seconds", "Seconds since the daemon started.", value=st.uptime_s)
 
-    def _sources(self, sources: dict[str, dict]) -> Iterator[Metric]:
-        for key, (name, doc) in SOURCE_COUNTERS.items():
+    @staticmethod
+    def _sources(sources: dict[str, SourceStatus]) -> Iterator[Metric]:
+        for name, doc, value in SOURCE_COUNTERS:
             fam = CounterMetricFamily(P + name, doc, labels=["source"])
             for src, s in sources.items():
-                if _num(s.get(key)):
-                    fam.add_metric([src], s[key])
+                if _num(v := value(s)):
+                    fam.add_metric([src], v)
             yield fam
         depth = GaugeMetricFamily(P + "mailbox_depth", "Frames waiting for inference.", labels=["source"])
         state = GaugeMetricFamily(P + "source_state", "1 for the state each source is in.", labels=["source", "state"])
         for src, s in sources.items():
-            depth.add_metric([src], s.get("queue", 0))
-            state.add_metric([src, str(s.get("state", "unknown"))], 1)
+            depth.add_metric([src], s.queue)
+            state.add_metric([src, s.state], 1)
         yield depth
         yield state
 
-    def _encoders(self, encoders: dict[str, dict], dispatchers: dict[str, dict]) -> Iterator[Metric]:
+    def _encoders(self, st: Status) -> Iterator[Metric]:
         labels = ["model", "modality"]
-        for key, (name, doc) in ENCODER_COUNTERS.items():
+        model = {m: e.model for m, e in st.encoders.items()}
+        for name, doc, value in ENCODER_COUNTERS:
             fam = CounterMetricFamily(P + name, doc, labels=labels)
-            for m, e in encoders.items():
-                if _num(e.get(key)):
-                    fam.add_metric([str(e.get("model", m)), m], e[key])
+            for m, e in st.encoders.items():
+                fam.add_metric([e.model, m], value(e))
             yield fam
         fam = CounterMetricFamily(P + "submit_errors", "Frames whose inference could not be started.", labels=labels)
-        for m, d in dispatchers.items():
-            if _num(d.get("errors")):
-                fam.add_metric([str(encoders.get(m, {}).get("model", m)), m], d["errors"])
+        for m, d in st.dispatchers.items():
+            fam.add_metric([model.get(m, m), m], d.errors)
         yield fam
         hist = HistogramMetricFamily(P + "inference_latency_seconds", "Inference time per frame.", labels=labels)
         for m, h in self.latencies.inference.items():
             buckets, total = h.snapshot()
-            hist.add_metric([str(encoders.get(m, {}).get("model", m)), m], buckets, total)
+            hist.add_metric([model.get(m, m), m], buckets, total)
         yield hist
-
-    @staticmethod
-    def _flat(d: dict, counters: dict, gauges: dict) -> Iterator[Metric]:
-        for key, (name, doc) in counters.items():
-            if _num(d.get(key)):
-                yield CounterMetricFamily(P + name, doc, value=d[key])
-        for key, (name, doc) in gauges.items():
-            if _num(d.get(key)):
-                yield GaugeMetricFamily(P + name, doc, value=d[key])
 
 
 class MetricsServer:

@@ -1,4 +1,4 @@
-"""ZMQ PUB sink. One thread owns the socket; `put` only enqueues, so inference never waits on I/O.
+"""ZMQ PUB sink. One thread owns the socket; `put` only enqueues, so the result stage never waits on I/O.
 
 `seq` counts per topic and is assigned at `put`, before any drop, so a subscriber (whatever prefix it
 subscribed to) sees every loss as a gap: the publisher's own queue overflowing, or ZMQ dropping for a
@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
 
 import zmq
 
-from encoders.records import Encoded, Frame
+from encoders.records import Encoded
 from sinks.bus import wire
 from sinks.bus.keys import CurveServer, KeysError, check_bind
 
@@ -27,7 +26,6 @@ class Publisher:
         endpoint: str,
         send_hwm: int,
         queue_size: int,
-        thumb_for: Callable[[Frame], str | None] = lambda f: None,
         ctx: zmq.Context | None = None,
         curve: CurveServer | None = None,
     ) -> None:
@@ -36,7 +34,6 @@ class Publisher:
         self._ctx = ctx or zmq.Context.instance()
         self._hwm = send_hwm
         self._q: queue.Queue = queue.Queue(maxsize=queue_size)
-        self._thumb_for = thumb_for
         self._seq: dict[str, int] = {}
         self._seq_lock = threading.Lock()  # seq order == queue order, across callback threads
         self._stop = threading.Event()
@@ -53,22 +50,12 @@ class Publisher:
         if self._error:
             raise self._error
 
-    def put(self, item: Encoded) -> None:
-        thumb = self._thumb_for(item.frame)
+    def put(self, item: Encoded, thumb: str | None = None) -> None:
+        """One message per vector; `thumb` is a JPEG already on disk (or None), advertised as is."""
         for e in item.embeddings:
-            header = {
-                "v": wire.VERSION,
-                "id": e.frame_id,
-                "ts": e.ts_ns / 1e9,
-                "source": e.source,
-                "modality": e.modality,
-                "space": e.space,
-                "dim": e.dim,
-                "dtype": "float32",
-                "labels": list(e.labels),
-                "scores": list(e.scores),
-                "thumb": thumb,
-            }
+            header = wire.header(
+                e.frame_id, e.ts_ns / 1e9, e.source, e.modality, e.space, e.dim, e.labels, thumb, e.scores
+            )
             self._send(wire.topic_for(e.modality, e.source), header, e.vector)
 
     def publish_sys(self, topic: str, body: dict) -> None:

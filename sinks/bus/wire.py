@@ -4,14 +4,17 @@ frame 0: topic  b"emb.<modality>.<source>"
 frame 1: header UTF-8 JSON {"v":1,"seq","id","ts","source","modality","space","dim","dtype","labels","thumb"}
 frame 2: vector dim × little-endian float32, L2-normalised
 
-The query endpoint's backfill reply reuses it: a JSON frame whose "rows" are headers without `seq`,
+`header` is the one place a vector's header is built. The query endpoint's backfill reply reuses it: a
+JSON frame whose "rows" are headers without `seq` (and without `scores`, which the store does not keep),
 then one vector frame per row.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -73,6 +76,36 @@ class Message:
     def key(self) -> tuple[str, str]:
         """(id, space): one memory row; a frame has one per space."""
         return (self.id, self.space)
+
+
+def header(
+    id: str,
+    ts: float,
+    source: str,
+    modality: str,
+    space: str,
+    dim: int,
+    labels: Sequence[str],
+    thumb: str | None,
+    scores: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """A vector's header without `seq`, which the publisher stamps as it queues the message (per topic, in
+    queue order). `scores` is left out when not given: backfill rows come from the store, which keeps none."""
+    h: dict[str, Any] = {
+        "v": VERSION,
+        "id": id,
+        "ts": ts,
+        "source": source,
+        "modality": modality,
+        "space": space,
+        "dim": dim,
+        "dtype": "float32",
+        "labels": list(labels),
+    }
+    if scores is not None:
+        h["scores"] = list(scores)
+    h["thumb"] = thumb
+    return h
 
 
 def topic_for(modality: str, source: str) -> str:

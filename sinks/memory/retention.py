@@ -1,25 +1,33 @@
 """Which buckets and thumbnails go: retention by age and by bytes, and forgetting a time range.
 
-Pure planning over the bucket index plus thumbnail removal on disk; the memory writer executes the plan
-(it is the single writer). Thumbnails are thumbs/<local day>/<source>-<ts_ns>.jpg, so the capture time
-of each is in its name and a range can be removed without asking the store.
+Planning is pure (over the bucket index); `execute` carries a plan out on the store and the thumbnails,
+and runs on the memory writer's thread (the single writer).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import re
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
 from sinks.memory.buckets import Bucket
+from sinks.memory.thumbs import Thumbnails
 
 log = logging.getLogger(__name__)
 
 ROW_OVERHEAD = 200  # bytes per row beyond the vector: id, metadata, index; an estimate, see README
-THUMB_NAME = re.compile(r"-(\d+)\.jpg$")
+
+
+class Buckets(Protocol):
+    """What retention asks of the store (BucketStore, or RemoteStore in front of its process)."""
+
+    def buckets(self) -> list[Bucket]: ...
+
+    def bucket_count(self, bucket: Bucket) -> int: ...
+
+    def drop(self, bucket: Bucket) -> int: ...
+
+    def trim(self, bucket: Bucket, since: float | None, until: float | None) -> int: ...
 
 
 def space_dim(space: str) -> int:
@@ -73,46 +81,28 @@ def forget(buckets: list[Bucket], since: float | None, until: float | None) -> P
     return Plan(drop, [b for b in hit if b not in drop], None)
 
 
-def _day_range(name: str) -> tuple[float, float] | None:
-    try:
-        day = dt.date.fromisoformat(name)
-    except ValueError:
-        return None
-    start = dt.datetime.combine(day, dt.time()).timestamp()  # thumbs are filed by local day
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time()).timestamp()
-    return start, end
+def execute(
+    plan: Plan, store: Buckets, thumbs: Thumbnails, since: float | None, until: float | None, out: dict
+) -> None:
+    """Drop and trim the plan's buckets, then its thumbnails; adds to out's buckets/rows/thumbs counts."""
+    for b in plan.drop:
+        out["rows"] += store.drop(b)
+        out["buckets"] += 1
+    for b in plan.trim:
+        out["rows"] += store.trim(b, since, until)
+    if plan.thumbs_before is not None:
+        out["thumbs"] += thumbs.remove(None, plan.thumbs_before - 1e-6)
 
 
-def thumb_bytes(thumbs_dir: Path | None) -> int:
-    if thumbs_dir is None or not thumbs_dir.is_dir():
-        return 0
-    return sum(p.stat().st_size for p in thumbs_dir.glob("*/*.jpg"))
-
-
-def remove_thumbs(thumbs_dir: Path | None, since: float | None, until: float | None) -> int:
-    """Delete thumbnails captured in [since, until] (and day folders left empty); returns files removed."""
-    if thumbs_dir is None or not thumbs_dir.is_dir():
-        return 0
-    removed = 0
-    for day in sorted(p for p in thumbs_dir.iterdir() if p.is_dir()):
-        span = _day_range(day.name)
-        if span is None:
-            continue
-        lo, hi = span
-        if (since is not None and hi <= since) or (until is not None and lo > until):
-            continue
-        if (since is None or since <= lo) and (until is not None and until >= hi):
-            removed += sum(1 for _ in day.glob("*.jpg"))
-            shutil.rmtree(day, ignore_errors=True)
-            continue
-        for f in day.glob("*.jpg"):
-            m = THUMB_NAME.search(f.name)
-            if m is None:
-                continue
-            ts = int(m.group(1)) / 1e9
-            if (since is None or ts >= since) and (until is None or ts <= until):
-                f.unlink(missing_ok=True)
-                removed += 1
-        if not any(day.iterdir()):
-            day.rmdir()
-    return removed
+def apply(store: Buckets, thumbs: Thumbnails, now: float, days: float, max_bytes: int) -> dict[str, int]:
+    """Drop buckets past `days` (0: no limit), then the oldest past `max_bytes` (0: no limit), then thumbnails."""
+    out = {"buckets": 0, "rows": 0, "thumbs": 0}
+    if days:
+        execute(by_age(store.buckets(), now - days * 86400), store, thumbs, None, now, out)
+    if max_bytes:
+        buckets = store.buckets()
+        sizes = {b.name: estimate_bytes(b.space, store.bucket_count(b)) for b in buckets}
+        execute(by_bytes(buckets, sizes, thumbs.bytes(), max_bytes), store, thumbs, None, None, out)
+    if out["buckets"] or out["rows"]:
+        log.info("retention: dropped %(buckets)d buckets, %(rows)d rows, %(thumbs)d thumbnails", out)
+    return out

@@ -11,6 +11,9 @@ is replayed in order once the store takes writes again, so that at every moment
 (`recovered`: spooled rows found at start; `lost`: rows neither stored nor spooled, e.g. the spool disk
 failing too; `purged`: spooled rows removed by forget). Frames refused because the queue was full are
 `dropped` and never received. Forget and retention run on the writer thread too.
+
+Thumbnails (sinks/memory/thumbs.py) are written by the daemon's result stage before a row reaches `put`;
+the writer stores the path it is given, and forget and retention remove the files with their rows.
 """
 
 from __future__ import annotations
@@ -19,22 +22,21 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import cv2
 import numpy as np
 
-from encoders.records import Encoded, Frame
-from encoders.resize import shrink
+from encoders.records import Encoded
 from sinks.memory import retention
 from sinks.memory.buckets import parse_bucket
 from sinks.memory.rows import Hit, Refused
 from sinks.memory.spool import Record, Spool
 from sinks.memory.storeproc import RemoteStore
+from sinks.memory.thumbs import Thumbnails
 
 if TYPE_CHECKING:
     from sinks.memory.store import BucketStore
@@ -74,18 +76,17 @@ class Memory:
 
             self.store = BucketStore(data_dir / "chroma", url, parse_bucket(bucket))
         self.spool = Spool(data_dir / "spool")
-        self.thumbs_dir = data_dir / "thumbs" if thumbnails else None
-        self.thumb_width = thumb_width
+        self.thumbs = Thumbnails(data_dir / "thumbs" if thumbnails else None, thumb_width)
         self.batch_size = batch_size
         self.flush_s = flush_s
         self.retention_days, self.retention_bytes = retention_days, retention_bytes
         self.retention_every_s = retention_every_s
         self.retry_s = retry_s
-        self._q: queue.Queue[Encoded] = queue.Queue(maxsize=queue_size)
+        self._q: queue.Queue[tuple[Encoded, str | None]] = queue.Queue(maxsize=queue_size)  # (item, thumb)
         self._tasks: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="memory-writer", daemon=True)
-        self._lock = threading.Lock()  # counters: put runs on inference callback threads
+        self._lock = threading.Lock()  # counters: put runs on the result stage's thread
         self._queued = 0  # rows in the queue or in the batch being written
         self._inflight_ts: float | None = None  # oldest ts of the batch being written
         self._retry_at = 0.0  # monotonic: next replay attempt
@@ -99,7 +100,6 @@ class Memory:
         self.failed = 0  # rows whose first write failed (they went to the spool)
         self.lost = 0  # rows neither stored nor spooled
         self.purged = 0  # spooled rows removed by forget
-        self.thumb_errors = 0
         self.retention_errors = 0
 
     # -- the daemon's side ------------------------------------------------------------------------------
@@ -117,20 +117,15 @@ class Memory:
         except Exception as e:  # only slower first queries
             log.warning("could not pre-load the store's buckets: %s", e)
 
-    def thumb_path(self, frame: Frame) -> str | None:
-        if self.thumbs_dir is None or frame.modality != "image":
-            return None
-        day = time.strftime("%Y-%m-%d", time.localtime(frame.ts_ns / 1e9))
-        return str(self.thumbs_dir / day / f"{frame.id}.jpg")
-
-    def put(self, item: Encoded) -> None:
-        """Queue a frame's vectors for the writer; never blocks. Invalid vectors are counted and left out."""
+    def put(self, item: Encoded, thumb: str | None = None) -> None:
+        """Queue a frame's vectors (and its thumbnail's path, already on disk) for the writer; never blocks.
+        Invalid vectors are counted and left out."""
         good = tuple(e for e in item.embeddings if _valid(e.vector))
         bad = len(item.embeddings) - len(good)
         if bad:
             log.error("%d vector(s) of %s are not finite 1-d float vectors; not stored", bad, item.frame.id)
         try:
-            self._q.put_nowait(replace(item, embeddings=good) if bad else item)
+            self._q.put_nowait((replace(item, embeddings=good) if bad else item, thumb))
         except queue.Full:
             with self._lock:
                 self.dropped += 1
@@ -162,14 +157,14 @@ class Memory:
             stopping = self._stop.is_set()
             batch = self._collect()
             if batch:
-                self.write(batch)
+                self._write_queued(batch)
             elif stopping and self._q.empty() and self._tasks.empty():
                 break
         if len(self.spool):
             self._replay(force=True)  # one last try, so a store that came back gets everything now
 
-    def _collect(self) -> list[Encoded]:
-        batch: list[Encoded] = []
+    def _collect(self) -> list[tuple[Encoded, str | None]]:
+        batch: list[tuple[Encoded, str | None]] = []
         deadline = time.monotonic() + self.flush_s
         while len(batch) < self.batch_size:
             timeout = deadline - time.monotonic()
@@ -180,7 +175,7 @@ class Memory:
             except queue.Empty:
                 continue
             if not batch:
-                self._inflight_ts = item.frame.ts_ns / 1e9
+                self._inflight_ts = item[0].frame.ts_ns / 1e9
             batch.append(item)
         return batch
 
@@ -215,10 +210,14 @@ class Memory:
                 self.retention_errors += 1
                 log.error("retention failed: %s", e)
 
-    def write(self, batch: list[Encoded]) -> None:
+    def _write_queued(self, queued: list[tuple[Encoded, str | None]]) -> None:
+        self.write([item for item, _ in queued], {item.frame.id: thumb for item, thumb in queued if thumb})
+
+    def write(self, batch: Sequence[Encoded], thumbs: Mapping[str, str] | None = None) -> None:
+        """Store `batch` now (or spool it); `thumbs`: thumbnail path by frame id, for the rows' metadata."""
         rows: dict[tuple[str, int], tuple[list[str], list[np.ndarray], list[dict]]] = {}
         for item in batch:
-            thumb = self._save_thumb(item.frame)
+            thumb = (thumbs or {}).get(item.frame.id)
             for e in item.embeddings:
                 # grouped by length too: a vector of the wrong length is refused alone, not with its batch
                 ids, vecs, metas = rows.setdefault((e.space, e.dim), ([], [], []))
@@ -286,55 +285,14 @@ class Memory:
                 setattr(self, name, getattr(self, name) + n)
             self._queued += queued
 
-    def _save_thumb(self, frame: Frame) -> str | None:
-        path = self.thumb_path(frame)
-        if path is None:
-            return None
-        h, w = frame.data.shape[:2]
-        scale = self.thumb_width / max(w, 1)
-        small = shrink(frame.data, self.thumb_width, max(1, round(h * scale)))
-        ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
-        try:
-            if not ok:
-                raise ValueError("JPEG encoding failed")
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_bytes(jpg.tobytes())
-        except (OSError, ValueError) as e:
-            self.thumb_errors += 1
-            log.warning("thumbnail %s not written: %s", path, e)
-            return None
-        return path
-
     # -- retention and forget (on the writer thread) ----------------------------------------------------
 
     def apply_retention(self, now: float | None = None) -> dict[str, int]:
         """Drop buckets past `retention_days`, then the oldest past `retention_bytes`, then their thumbnails."""
-        return self._call(lambda: self._retention(time.time() if now is None else now))
-
-    def _retention(self, now: float) -> dict[str, int]:
-        out = {"buckets": 0, "rows": 0, "thumbs": 0}
-        plans = []
-        if self.retention_days:
-            plans.append((retention.by_age(self.store.buckets(), now - self.retention_days * 86400), now))
-        for plan, cutoff in plans:
-            self._execute(plan, None, cutoff, out)
-        if self.retention_bytes:
-            buckets = self.store.buckets()
-            sizes = {b.name: retention.estimate_bytes(b.space, self.store.bucket_count(b)) for b in buckets}
-            plan = retention.by_bytes(buckets, sizes, retention.thumb_bytes(self.thumbs_dir), self.retention_bytes)
-            self._execute(plan, None, None, out)
-        if out["buckets"] or out["rows"]:
-            log.info("retention: dropped %(buckets)d buckets, %(rows)d rows, %(thumbs)d thumbnails", out)
-        return out
-
-    def _execute(self, plan: retention.Plan, since: float | None, until: float | None, out: dict) -> None:
-        for b in plan.drop:
-            out["rows"] += self.store.drop(b)
-            out["buckets"] += 1
-        for b in plan.trim:
-            out["rows"] += self.store.trim(b, since, until)
-        if plan.thumbs_before is not None:
-            out["thumbs"] += retention.remove_thumbs(self.thumbs_dir, None, plan.thumbs_before - 1e-6)
+        now = time.time() if now is None else now
+        return self._call(
+            lambda: retention.apply(self.store, self.thumbs, now, self.retention_days, self.retention_bytes)
+        )
 
     def forget(self, since: float | None, until: float | None) -> dict[str, int]:
         """Delete every row and thumbnail captured in [since, until], queued and spooled ones included."""
@@ -343,19 +301,21 @@ class Memory:
         return self._call(lambda: self._forget(since, until))
 
     def _forget(self, since: float | None, until: float | None) -> dict[str, int]:
-        pending: list[Encoded] = []
+        pending: list[tuple[Encoded, str | None]] = []
         while True:  # what is queued now was captured before the request: write it, then delete it
             try:
                 pending.append(self._q.get_nowait())
             except queue.Empty:
                 break
         if pending:
-            self.write(pending)
+            self._write_queued(pending)
         purged = self.spool.purge(since, until)
         self._count("purged", purged)
         out = {"count": purged, "buckets": 0, "rows": 0, "thumbs": 0}
-        self._execute(retention.forget(self.store.buckets(), since, until), since, until, out)
-        out["thumbs"] += retention.remove_thumbs(self.thumbs_dir, since, until)
+        retention.execute(
+            retention.forget(self.store.buckets(), since, until), self.store, self.thumbs, since, until, out
+        )
+        out["thumbs"] += self.thumbs.remove(since, until)
         out["count"] += out.pop("rows")
         log.info("forgot %(count)d rows (%(buckets)d whole buckets) and %(thumbs)d thumbnails", out)
         return out
@@ -419,7 +379,7 @@ class Memory:
             "buckets": self._known_buckets(),
             "store_process": remote.pid if remote else None,
             "store_starts": remote.starts if remote else 0,
-            "thumb_errors": self.thumb_errors,
+            "thumb_errors": self.thumbs.errors,
             "retention_errors": self.retention_errors,
         }
 
@@ -431,7 +391,7 @@ class Memory:
 
     def _queue_head_ts(self) -> float | None:
         with self._q.mutex:
-            return self._q.queue[0].frame.ts_ns / 1e9 if self._q.queue else None
+            return self._q.queue[0][0].frame.ts_ns / 1e9 if self._q.queue else None
 
 
 def _valid(v: Any) -> bool:

@@ -56,7 +56,7 @@ def test_profile_parse_attributes_samples_to_roles(tmp_path: Path) -> None:
     assert total == 40  # the waiting thread is not a cost
     assert leaf["ImageEncoder.preprocess (encoders/image.py:92)"] == 30
     assert roles["dispatcher (preprocess + start_async)"] == 30
-    assert roles["memory writer (thumbnails + store calls)"] == 10
+    assert roles["memory writer (store calls)"] == 10
 
 
 def test_table_renders_aligned_rows() -> None:

@@ -27,6 +27,12 @@ def at(ts: float, i: int = 0, vec=(1, 0, 0, 0), **kw) -> Encoded:
     return item(i, unit(vec), ts_ns=round(ts * 1e9), **kw)
 
 
+def thumbed(mem: Memory, items: list[Encoded]) -> dict[str, str]:
+    """Write the items' thumbnails as the daemon's result stage does before a row reaches memory; their
+    paths by frame id, for `Memory.write` (or `put` one at a time with `mem.thumbs.save(item.frame)`)."""
+    return {it.frame.id: path for it in items if (path := mem.thumbs.save(it.frame))}
+
+
 def memory(path, **kw) -> Memory:
     args = {"batch_size": 4, "flush_s": 0.1, "thumbnails": True, "thumb_width": 40, "queue_size": 100} | kw
     return Memory(path, **args)

@@ -43,7 +43,7 @@ def test_forget_op_deletes_rows_and_thumbnails_and_announces_it(daemon_parts, tm
     now = time.time()
     rows = [at(now - 3600 * h, h) for h in (30, 2, 1)] + [at(now - 60, 9)]
     for r in rows:
-        mem.put(r)
+        mem.put(r, mem.thumbs.save(r.frame))  # as the daemon's result stage does: thumbnail first
     while mem.stats()["stored"] < 4:
         time.sleep(0.05)
     assert len(thumbs(tmp_path)) == 4

@@ -33,7 +33,7 @@ def wait_connected(pub: Publisher, sub: Subscriber) -> None:
 
 def test_message_has_the_documented_wire_format(tmp_path):
     endpoint = f"ipc://{tmp_path}/bus.sock"
-    pub = Publisher(endpoint, 1000, 100, thumb_for=lambda f: f"/thumbs/{f.id}.jpg")
+    pub = Publisher(endpoint, 1000, 100)
     pub.start()
     raw = zmq.Context.instance().socket(zmq.SUB)
     raw.setsockopt(zmq.SUBSCRIBE, b"emb.")
@@ -41,7 +41,7 @@ def test_message_has_the_documented_wire_format(tmp_path):
     sub = Subscriber(endpoint, "")
     wait_connected(pub, sub)
     item = encoded(1)
-    pub.put(item)
+    pub.put(item, f"/thumbs/{item.frame.id}.jpg")
     assert raw.poll(5000)
     topic, header, vec = raw.recv_multipart()
     pub.close()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sinks.memory.buckets import parse_bucket
-from tests.support.rows import MIDNIGHT, T0, at, balanced, item, memory, unit
+from tests.support.rows import MIDNIGHT, T0, at, balanced, item, memory, thumbed, unit
 
 
 def test_writes_batches_searches_and_persists(tmp_path):
@@ -17,7 +17,8 @@ def test_writes_batches_searches_and_persists(tmp_path):
     mem.start()
     basis = np.eye(4, dtype=np.float32)
     for i in range(10):
-        mem.put(item(i, unit(basis[i % 4] + 0.01 * i)))
+        it = item(i, unit(basis[i % 4] + 0.01 * i))
+        mem.put(it, mem.thumbs.save(it.frame))
     mem.close()
     st = mem.stats()
     assert (st["received"], st["stored"], st["queued"], st["spool_rows"], st["failed"]) == (10, 10, 0, 0, 0)
@@ -161,12 +162,14 @@ def test_bad_vectors_are_counted_not_stored(tmp_path):
 
 def test_forget_removes_rows_queued_rows_and_thumbnails(tmp_path):
     mem = memory(tmp_path)
-    mem.write([at(MIDNIGHT - 3600 * h, h) for h in range(1, 4)])  # three rows in the day before midnight
-    mem.write([at(MIDNIGHT + 10 + i, 10 + i) for i in range(3)])  # three just after
+    day_before = [at(MIDNIGHT - 3600 * h, h) for h in range(1, 4)]  # three rows in the day before midnight
+    after = [at(MIDNIGHT + 10 + i, 10 + i) for i in range(3)]  # three just after
+    mem.write(day_before, thumbed(mem, day_before))
+    mem.write(after, thumbed(mem, after))
     thumbs = sorted((tmp_path / "thumbs").glob("*/*.jpg"))
     assert len(thumbs) == 6
     late = at(MIDNIGHT + 20, 20)
-    mem.put(late)  # still queued when forget comes: forgotten too
+    mem.put(late, mem.thumbs.save(late.frame))  # still queued when forget comes: forgotten too
     out = mem.forget(MIDNIGHT - 86400, MIDNIGHT + 11)  # the whole day before, and two rows after
     assert out == {"count": 5, "buckets": 1, "thumbs": 5}
     left = mem.range(None)
@@ -177,7 +180,7 @@ def test_forget_removes_rows_queued_rows_and_thumbnails(tmp_path):
 
 
 def test_data_dir_is_private(tmp_path):
-    from agent.daemon import private_dir
+    from agent.lock import private_dir
 
     d = private_dir(tmp_path / "a" / "data")
     assert stat.S_IMODE(os.stat(d).st_mode) == 0o700

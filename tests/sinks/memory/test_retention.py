@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sinks.memory import Memory
 from sinks.memory.retention import estimate_bytes
-from tests.support.rows import MIDNIGHT, at, memory
+from tests.support.rows import MIDNIGHT, at, memory, thumbed
 
 DAY = 86400
 NOON = MIDNIGHT + DAY // 2
@@ -16,7 +16,8 @@ NOON = MIDNIGHT + DAY // 2
 def six_days(path: Path, **kw) -> Memory:
     """One row at noon UTC on each of the six days up to today (day 0)."""
     mem = memory(path, **kw)
-    mem.write([at(NOON - d * DAY, d) for d in range(6)])
+    rows = [at(NOON - d * DAY, d) for d in range(6)]
+    mem.write(rows, thumbed(mem, rows))
     assert len(mem.store.buckets()) == 6
     return mem
 

@@ -1,0 +1,211 @@
+"""The daemon's status as typed records: what `sensorium status`, the `sys.status` heartbeat, Prometheus and
+the query service's `status` op read.
+
+`to_dict` gives the JSON every reader has seen so far (`status --json`, the heartbeat body); `from_dict`
+reads it back, for the CLI, which gets it over the query endpoint. Readers use fields, not `.get()` on
+nested dicts; what only one kind of source counts (screen `excluded`/`masked`, camera `grabbed`/
+`reconnects`, microphone `samples_in`/`overflows`, ...) is that source's `extras`, kept in the JSON at
+the same level as the shared counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+from agent.telemetry.metrics import percentile
+
+Rate = dict[str, float | None]  # per second over the last ~10 s: {"in", "kept", "dropped"}
+
+
+def _known(cls: type, d: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of `d` that are fields of dataclass `cls` (a newer daemon may send more)."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in d.items() if k in names}
+
+
+@dataclass
+class SourceStatus:
+    state: str
+    captured: int
+    kept: int
+    errors: int = 0
+    last_error: str | None = None
+    gated: int | None = None  # None: the source has no gate (bench's synthetic sources)
+    paused_until: float | None = None  # unix s, while a timed pause runs
+    extras: dict[str, Any] = field(default_factory=dict)  # counters only this kind of source has
+    # the pipeline's view of the source
+    dropped: int = 0  # replaced in the mailbox before inference took them
+    discarded: int = 0  # waiting or in flight when the source was paused
+    rejected: int = 0  # refused by the encoder's input check
+    queue: int = 0  # waiting in the mailbox now
+    fps: Rate = field(default_factory=dict)
+
+    SHARED: ClassVar = ("state", "captured", "kept", "errors", "last_error", "gated", "paused_until")
+    PIPELINE: ClassVar = ("dropped", "discarded", "rejected", "queue", "fps")
+
+    @classmethod
+    def of(cls, stats: Mapping[str, Any], **pipeline: Any) -> SourceStatus:
+        """From a source's `stats()` (Source protocol) and the pipeline's counters for it."""
+        shared = {k: stats[k] for k in cls.SHARED if k in stats}
+        extras = {k: v for k, v in stats.items() if k not in cls.SHARED and k not in cls.PIPELINE}
+        return cls(**shared, extras=extras, **pipeline)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"state": self.state, "captured": self.captured, "kept": self.kept}
+        if self.gated is not None:
+            out["gated"] = self.gated
+        out |= {"errors": self.errors, "last_error": self.last_error, **self.extras}
+        if self.paused_until is not None:
+            out["paused_until"] = self.paused_until
+        return out | {k: getattr(self, k) for k in self.PIPELINE}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SourceStatus:
+        extras = {k: v for k, v in d.items() if k not in cls.SHARED and k not in cls.PIPELINE}
+        return cls(**_known(cls, d) | {"extras": extras})
+
+
+@dataclass
+class EncoderStatus:
+    model: str
+    submitted: int = 0
+    completed: int = 0
+    bad_frames: int = 0
+    errors: int = 0
+    infer_p50_ms: float | None = None
+    infer_p95_ms: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "submitted": self.submitted,
+            "completed": self.completed,
+            "bad_frames": self.bad_frames,
+            "errors": self.errors,
+            "model": self.model,
+            "infer_p50_ms": self.infer_p50_ms,
+            "infer_p95_ms": self.infer_p95_ms,
+        }
+
+    @classmethod
+    def of(cls, model: str, stats: Mapping[str, int], recent_ms: list[float]) -> EncoderStatus:
+        """From an encoder's `stats` (Encoder protocol) and its recent inference times."""
+        p50, p95 = percentile(recent_ms, 50), percentile(recent_ms, 95)
+        return cls(model, **_known(cls, stats), infer_p50_ms=p50, infer_p95_ms=p95)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EncoderStatus:
+        return cls(**_known(cls, d))
+
+
+@dataclass
+class DispatcherStatus:
+    rejected: int = 0  # frames the encoder's input check refused
+    errors: int = 0  # frames whose inference could not be started
+
+
+@dataclass
+class LatencyStatus:
+    """Capture → handed to the sinks, over recent results, in ms (None before the first)."""
+
+    p50: float | None = None
+    p95: float | None = None
+
+
+@dataclass
+class PublisherStatus:
+    sent: int = 0
+    dropped: int = 0
+    queued: int = 0
+
+
+@dataclass
+class FanOutStatus:
+    queued: int = 0  # results waiting for thumbnails and the sinks
+    dropped: int = 0  # results refused because that queue was full
+    errors: int = 0  # hand-offs that failed
+
+
+@dataclass
+class MemoryStatus:
+    received: int = 0
+    stored: int = 0
+    queued: int = 0
+    dropped: int = 0
+    rejected: int = 0
+    failed: int = 0
+    lost: int = 0
+    purged: int = 0
+    recovered: int = 0
+    spool_rows: int = 0
+    spool_bytes: int = 0
+    store_lag_s: float | None = 0.0
+    buckets: int | None = None  # None: the store process did not answer
+    store_process: int | None = None  # pid of the store's process; None: the store runs in the daemon
+    store_starts: int = 0
+    thumb_errors: int = 0
+    retention_errors: int = 0
+
+
+@dataclass
+class ServiceStatus:
+    served: int = 0
+    bad_requests: int = 0
+    bad_frames: int = 0
+
+
+@dataclass
+class Status:
+    uptime_s: float
+    device: dict[str, str]  # modality (and "text") → the device its model runs on
+    sources: dict[str, SourceStatus]
+    mailbox_depth: dict[str, int]
+    encoders: dict[str, EncoderStatus]
+    dispatchers: dict[str, DispatcherStatus]
+    latency_ms: LatencyStatus
+    publisher: PublisherStatus
+    memory: MemoryStatus
+    service: ServiceStatus
+    fanout: FanOutStatus = field(default_factory=FanOutStatus)
+    metrics: str | None = None  # where Prometheus scrapes, None when off
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of `status --json` and of the heartbeat's `status`."""
+        return {
+            "uptime_s": self.uptime_s,
+            "device": dict(self.device),
+            "sources": {n: s.to_dict() for n, s in self.sources.items()},
+            "mailbox_depth": dict(self.mailbox_depth),
+            "encoders": {m: e.to_dict() for m, e in self.encoders.items()},
+            "dispatchers": {m: _flat(d) for m, d in self.dispatchers.items()},
+            "latency_ms": _flat(self.latency_ms),
+            "publisher": _flat(self.publisher),
+            "memory": _flat(self.memory),
+            "service": _flat(self.service),
+            "fanout": _flat(self.fanout),
+            "metrics": self.metrics,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Status:
+        return cls(
+            uptime_s=d["uptime_s"],
+            device=dict(d.get("device", {})),
+            sources={n: SourceStatus.from_dict(s) for n, s in d.get("sources", {}).items()},
+            mailbox_depth=dict(d.get("mailbox_depth", {})),
+            encoders={m: EncoderStatus.from_dict(e) for m, e in d.get("encoders", {}).items()},
+            dispatchers={
+                m: DispatcherStatus(**_known(DispatcherStatus, x)) for m, x in d.get("dispatchers", {}).items()
+            },
+            latency_ms=LatencyStatus(**_known(LatencyStatus, d.get("latency_ms", {}))),
+            publisher=PublisherStatus(**_known(PublisherStatus, d.get("publisher", {}))),
+            memory=MemoryStatus(**_known(MemoryStatus, d.get("memory", {}))),
+            service=ServiceStatus(**_known(ServiceStatus, d.get("service", {}))),
+            fanout=FanOutStatus(**_known(FanOutStatus, d.get("fanout", {}))),
+            metrics=d.get("metrics"),
+        )
+
+
+def _flat(record: Any) -> dict[str, Any]:
+    return {f.name: getattr(record, f.name) for f in fields(record)}
