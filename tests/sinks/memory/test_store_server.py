@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from sinks.memory import Memory
 from tests.support.chroma import ChromaServer, require_chroma, write_order
 from tests.support.daemon import ONLY_SCREEN, start_daemon, status, stop_daemon
 from tests.support.rows import MIDNIGHT, T0, at, balanced, item, unit
+from tests.support.wait import wait_until
 
 OPTS = {"batch_size": 4, "flush_s": 0.1, "thumbnails": False, "thumb_width": 8, "queue_size": 1000}
 
@@ -25,13 +25,6 @@ def server(tmp_path: Path):
     srv = ChromaServer(tmp_path / "server", tmp_path / "chroma.log")
     yield srv
     srv.stop()
-
-
-def wait_until(pred, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_server_stopped_and_restarted_mid_run_loses_nothing(server: ChromaServer, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from sinks.memory.spool import Record
 from sinks.memory.storeproc import RemoteStore, StoreDown, StoreError, portable
 from tests.support.chroma import write_order
 from tests.support.rows import MIDNIGHT, T0, at, balanced, item, unit
+from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -24,13 +25,6 @@ ROOT = Path(__file__).resolve().parents[3]
 def memory(path: Path, **kw) -> Memory:
     args = {"batch_size": 4, "flush_s": 0.1, "thumbnails": False, "thumb_width": 40, "queue_size": 100}
     return Memory(path, **(args | kw), process=True)
-
-
-def wait_for(cond, timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.05)
 
 
 def test_reads_and_writes_through_the_child_match_in_process(tmp_path):
@@ -79,13 +73,13 @@ def test_a_killed_store_process_loses_nothing(tmp_path):
     try:
         for r in rows[:8]:
             mem.put(r)
-        wait_for(lambda: mem.stats()["stored"] == 8)
+        wait_until(lambda: mem.stats()["stored"] == 8)
         first = mem.stats()["store_process"]
         os.kill(first, signal.SIGKILL)
         for r in rows[8:]:
             mem.put(r)
             time.sleep(0.01)
-        wait_for(lambda: mem.stats()["stored"] == 40)
+        wait_until(lambda: mem.stats()["stored"] == 40)
         st = mem.stats()
         assert st["store_starts"] == 2 and st["store_process"] != first and balanced(st)
         by_time = sorted(rows, key=lambda r: r.frame.ts_ns)
@@ -103,14 +97,14 @@ def test_rows_of_a_store_process_hung_mid_write_are_spooled_and_replayed_in_orde
     try:
         for r in rows[:8]:
             mem.put(r)
-        wait_for(lambda: mem.stats()["stored"] == 8)
+        wait_until(lambda: mem.stats()["stored"] == 8)
         mem.store.timeout_s = 5.0  # a call unanswered for this long: the child is killed and replaced
         hung = mem.stats()["store_process"]
         os.kill(hung, signal.SIGSTOP)  # the next write waits, times out, and goes to the spool
         for r in rows[8:]:
             mem.put(r)
             time.sleep(0.05)
-        wait_for(lambda: mem.stats()["stored"] == 24, timeout=90)
+        wait_until(lambda: mem.stats()["stored"] == 24, timeout=90)
         st = mem.stats()
         # (a new child slower than timeout_s to import chromadb, on a loaded machine, is replaced too)
         assert st["store_starts"] >= 2 and st["failed"] > 0 and st["spool_rows"] == st["lost"] == 0 and balanced(st)
