@@ -255,4 +255,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    # run as sinks.memory.storeproc, not __main__: errors are pickled by class path, and the daemon has no
+    # __main__.StoreError to unpickle them into
+    from sinks.memory.storeproc import main as _main
+
+    sys.exit(_main(sys.argv[1:]))
