@@ -120,6 +120,8 @@ class _Child:
             self.kill()
 
     def kill(self) -> None:
+        with self.lock:
+            self.alive = False  # the next call starts a new child now, not once the reader has seen EOF
         self.proc.kill()
         self.proc.wait()
 
