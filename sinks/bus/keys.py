@@ -14,6 +14,7 @@ library can use it.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pathlib import Path
 import zmq
 import zmq.auth
 
+log = logging.getLogger(__name__)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -94,6 +96,23 @@ class ClientKeys:
         sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = self.public, self.secret, self.server
 
 
+class Authorized:
+    """ZAP credentials: a client key is let in while its .key file is in `folder`, read at each handshake, so
+    a key put there (or removed) counts for the next connection, without a restart."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        for path in self.folder.glob("*.key"):
+            try:
+                if zmq.auth.load_certificate(path)[0] == key:
+                    return True
+            except (ValueError, OSError) as e:  # an unreadable file lets nobody in, the others still count
+                log.warning("CURVE key %s is unreadable: %s", path, e)
+        return False
+
+
 class CurveServer:
     """Server keypair plus a ZAP authenticator that lets in only the keys in `authorized/`.
 
@@ -115,7 +134,7 @@ class CurveServer:
         if self._auth is None:
             self._auth = ThreadAuthenticator(self._ctx)
             self._auth.start()
-            self._auth.configure_curve(domain="*", location=str(self.authorized))
+            self._auth.configure_curve_callback(domain="*", credentials_provider=Authorized(self.authorized))
         return self
 
     def apply(self, sock: zmq.Socket) -> None:

@@ -55,19 +55,23 @@ def by_age(buckets: list[Bucket], cutoff: float) -> Plan:
     return Plan(drop, trim, min([cutoff, *kept_starts]) if drop or trim else None)
 
 
-def by_bytes(buckets: list[Bucket], sizes: dict[str, int], thumb_bytes: int, cap: int) -> Plan:
-    """Drop the oldest time slots (every space's bucket of that slot) until the estimate is under `cap`."""
-    total = sum(sizes.values()) + thumb_bytes
+def by_bytes(buckets: list[Bucket], sizes: dict[str, int], thumbs: list[tuple[float, int]], cap: int) -> Plan:
+    """Drop the oldest time slots (every space's bucket of that slot) until the estimate is under `cap`.
+
+    `thumbs`: (capture time, bytes) of each thumbnail; those before the oldest slot kept go with the rows."""
+    rows = sum(sizes.values())
+    total = rows + sum(n for _, n in thumbs)
     bounded = [b for b in buckets if b.bounded]
     starts = sorted({b.start for b in bounded})
     drop: list[Bucket] = []
     newest = len(starts) - 1  # the bucket being written now is never dropped
-    for start in starts[:newest]:
+    for i, start in enumerate(starts[:newest]):
         if total <= cap:
             break
         slot = [b for b in bounded if b.start == start]
         drop += slot
-        total -= sum(sizes.get(b.name, 0) for b in slot)
+        rows -= sum(sizes.get(b.name, 0) for b in slot)
+        total = rows + sum(n for ts, n in thumbs if ts >= starts[i + 1])
     if not drop:
         return Plan([], [], None)
     kept_starts = [b.start for b in bounded if b not in drop]

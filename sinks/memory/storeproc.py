@@ -120,6 +120,8 @@ class _Child:
             self.kill()
 
     def kill(self) -> None:
+        with self.lock:
+            self.alive = False  # the next call starts a new child now, not once the reader has seen EOF
         self.proc.kill()
         self.proc.wait()
 
@@ -255,4 +257,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    # run as sinks.memory.storeproc, not __main__: errors are pickled by class path, and the daemon has no
+    # __main__.StoreError to unpickle them into
+    from sinks.memory.storeproc import main as _main
+
+    sys.exit(_main(sys.argv[1:]))

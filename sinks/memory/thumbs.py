@@ -58,11 +58,16 @@ class Thumbnails:
             return None
         return str(path)
 
-    def bytes(self) -> int:
-        """Disk used by every thumbnail (for retention by size)."""
+    def bytes(self) -> list[tuple[float, int]]:
+        """(capture time, bytes) of every thumbnail, for retention by size; one whose name carries no time
+        counts as never removed."""
         if self.root is None or not self.root.is_dir():
-            return 0
-        return sum(p.stat().st_size for p in self.root.glob("*/*.jpg"))
+            return []
+        out = []
+        for p in self.root.glob("*/*.jpg"):
+            m = NAME.search(p.name)
+            out.append((int(m.group(1)) / 1e9 if m else float("inf"), p.stat().st_size))
+        return out
 
     def remove(self, since: float | None, until: float | None) -> int:
         """Delete thumbnails captured in [since, until] (and day folders left empty); returns files removed."""

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from encoders.clip import ClipText, ZeroShot
+from encoders.clip import PROMPT, ClipText, ZeroShot
 from encoders.image import ImageEncoder
 from encoders.modelstore import ModelNotBuilt, ModelStore
 from encoders.records import Frame
@@ -163,14 +163,22 @@ def test_clip_model_labels_frames_in_the_async_encoder(clip_built, runtime) -> N
     _, _, folder = clip_built
     results = []
     text = ClipText(runtime, folder)
-    enc = ImageEncoder(runtime, folder, results.append, labeler=ZeroShot(text, ["a cat", "a dog", "a car"]))
+    labels = ["a cat", "a dog", "a car", "a rocket", "a man", "a screen"]
+    enc = ImageEncoder(runtime, folder, results.append, labeler=ZeroShot(text, labels, topk=3))
     for i in range(3):
         enc.submit(Frame("screen0", "image", photo(60, 80, seed=i), 1_000 + i, i))
     enc.drain()
     assert enc.stats["completed"] == 3 and enc.stats["errors"] == 0
-    for item in results:
+    # each frame's labels are the 3 of 6 whose prompts the text tower puts nearest to that frame's own vector,
+    # best first, with their softmax probabilities over all 6
+    prompts = np.stack([text.encode(PROMPT.format(label)) for label in labels])
+    for item in sorted(results, key=lambda r: r.frame.ts_ns):
         (emb,) = item.embeddings
-        assert set(emb.labels) == {"a cat", "a dog", "a car"} and abs(sum(emb.scores) - 1) < 1e-3
+        logits = text.logit_scale * (prompts @ emb.vector)
+        probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        best = np.argsort(-probs)[:3]
+        assert emb.labels == tuple(labels[i] for i in best), (item.frame.ts_ns, emb.labels, probs)
+        assert np.allclose(emb.scores, probs[best], atol=1e-3) and sum(emb.scores) < 1
 
 
 def test_hub_model_offline_is_a_clear_error(tmp_path) -> None:

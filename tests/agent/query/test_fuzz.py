@@ -4,18 +4,25 @@ and the built MiniLM IR, asked over a real ZMQ REQ socket.
 Whatever arrives, the reply is one JSON object; a malformed request gets `ok: false` with a reason (never an
 "internal error", which would mean the input reached code that did not expect it); and the service still
 answers ping afterwards.
+
+Two services: requests whose op changes state (pause, resume, forget: a fuzzed `forget` may delete every row)
+go to a scratch one; everything else goes to one whose three rows must survive every example, checked after
+each. Examples are random; a failure prints its `@reproduce_failure` blob (print_blob) to replay it exactly,
+and `pytest --hypothesis-seed=N` replays a whole run.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import zmq
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from agent.pipeline.gate import ChangeGate
@@ -29,10 +36,16 @@ from sinks.memory import Memory
 
 T0 = 1_763_900_000.0
 FUZZ = settings(
-    max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=200,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 KEYS = ("op", "text", "k", "since", "until", "modality", "source", "for", "image", "like", "older_than", "limit")
 OPS = ("query", "backfill", "status", "ping", "pause", "resume", "forget")
+MUTATING = ("pause", "resume", "forget")  # sent to the scratch service
+ROWS = ("a cat on a sofa", "a cup of coffee", "a rocket launch")
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
 json_values = st.recursive(
@@ -69,57 +82,85 @@ class Endpoint:
             assert isinstance(reply.get("error"), str) and reply["error"], reply
         return reply
 
-    def refused(self, body: object) -> str:
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        reply = self.ask(raw)
-        assert reply["ok"] is False, (body, reply)
-        assert not reply["error"].startswith("internal error"), (body, reply)
-        return reply["error"]
+
+@dataclass
+class Served:
+    svc: Service
+    client: Endpoint
+    memory: Memory
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[tuple[Service, Endpoint]]:
-    root = tmp_path_factory.mktemp("fuzz")
-    runtime = Runtime(RuntimeConfig("CPU", "LATENCY", 1, False, model_cache / "ov-cache"))
-    text = TextEncoder(runtime, ModelStore(model_cache).require("minilm-l6"))
+def serve(root: Path, text: TextEncoder) -> Served:
+    """A Service over its own Memory holding ROWS, one minute apart."""
     memory = Memory(root / "data", 8, 0.1, False, 64, 100)
     memory.start()
-    for i, words in enumerate(("a cat on a sofa", "a cup of coffee", "a rocket launch")):
+    for i, words in enumerate(ROWS):
         frame = Frame("screen0", "image", np.zeros((2, 2, 3), np.uint8), int((T0 + 60 * i) * 1e9), i)
         emb = Embedding(frame.id, "screen0", "image", text.space, text.encode(words), frame.ts_ns, i, (words,))
         memory.put(Encoded(frame, (emb,)))
     screen = ScreenSource("screen0", 1, 1.0, ChangeGate(2, 60), lambda f: None)  # real, never started
     svc = Service(f"ipc://{root}/query.sock", memory, [text], lambda: {"uptime_s": 1.0}, [screen])
     svc.start()
-    client = Endpoint(svc.endpoint)
-    yield svc, client
-    client.sock.close(0)
-    svc.close()
-    memory.close()
+    return Served(svc, Endpoint(svc.endpoint), memory)
 
 
-def still_answers(client: Endpoint) -> None:
-    assert client.ask(b'{"op": "ping"}') == {"ok": True}
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[tuple[Served, Served]]:
+    """(kept, scratch): kept answers everything but MUTATING ops and must keep its rows; scratch takes those."""
+    runtime = Runtime(RuntimeConfig("CPU", "LATENCY", 1, False, model_cache / "ov-cache"))
+    text = TextEncoder(runtime, ModelStore(model_cache).require("minilm-l6"))
+    both = serve(tmp_path_factory.mktemp("kept"), text), serve(tmp_path_factory.mktemp("scratch"), text)
+    kept = both[0]
+    deadline = time.monotonic() + 30
+    while kept.memory.count() < len(ROWS):  # rows are written on the writer thread
+        assert time.monotonic() < deadline, "the fixture's rows were not stored within 30 s"
+        time.sleep(0.05)
+    yield both
+    for s in both:
+        s.client.sock.close(0)
+        s.svc.close()
+        s.memory.close()
+
+
+def target(services: tuple[Served, Served], body: object) -> Served:
+    """The scratch service for a request (a dict, or raw bytes that parse as one) whose op is MUTATING."""
+    if isinstance(body, bytes):
+        try:
+            body = json.loads(body)
+        except (ValueError, RecursionError):  # the service parses it the same way: nothing will run it
+            return services[0]
+    return services[1] if isinstance(body, dict) and body.get("op") in MUTATING else services[0]
+
+
+def ask(services: tuple[Served, Served], body: object) -> dict:
+    """Send `body` (bytes as they are, anything else as JSON) to its service; then that service still answers
+    ping, and the kept service still holds its rows."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    served = target(services, body)
+    reply = served.client.ask(raw)
+    if not reply["ok"]:
+        assert not reply["error"].startswith("internal error"), (body, reply)
+    assert served.client.ask(b'{"op": "ping"}') == {"ok": True}
+    assert services[0].memory.count() == len(ROWS), ("the kept service lost rows", body, reply)
+    return reply
+
+
+def refused(services: tuple[Served, Served], body: object) -> str:
+    reply = ask(services, body)
+    assert reply["ok"] is False, (body, reply)
+    return reply["error"]
 
 
 @FUZZ
 @given(raw=st.binary(max_size=300))
-def test_random_bytes_get_an_error_reply(service, raw):
-    _, client = service
-    reply = client.ask(raw)
-    if not reply["ok"]:
-        assert not reply["error"].startswith("internal error"), (raw, reply)
-    still_answers(client)
+def test_random_bytes_get_an_error_reply(services, raw):
+    ask(services, raw)
 
 
 @FUZZ
 @given(body=st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=10), json_values, max_size=6))
-def test_random_objects_are_answered_and_never_crash_a_handler(service, body):
-    _, client = service
-    reply = client.ask(json.dumps(body).encode())
-    if not reply["ok"]:
-        assert not reply["error"].startswith("internal error"), (body, reply)
-    still_answers(client)
+def test_random_objects_are_answered_and_never_crash_a_handler(services, body):
+    ask(services, body)
 
 
 @FUZZ
@@ -128,36 +169,32 @@ def test_random_objects_are_answered_and_never_crash_a_handler(service, body):
     field=st.sampled_from(("text", "k", "since", "until", "modality", "source", "for", "older_than", "image", "like")),
     value=json_values,
 )
-def test_known_ops_with_any_field_value_are_answered(service, op, field, value):
-    _, client = service
+@example(op="forget", field="since", value=-7.3e12)  # the two that once emptied the shared store (issue 21)
+@example(op="forget", field="since", value=501)
+@example(op="forget", field="older_than", value=0)
+def test_known_ops_with_any_field_value_are_answered(services, op, field, value):
     body = {"op": op, field: value}
     if op == "query" and field != "text":
         body["text"] = "a cat"
-    reply = client.ask(json.dumps(body).encode())
-    if not reply["ok"]:
-        assert not reply["error"].startswith("internal error"), (body, reply)
-    still_answers(client)
+    ask(services, body)
 
 
 @FUZZ
 @given(k=st.integers(min_value=MAX_K + 1) | st.integers(max_value=0) | st.floats() | st.text() | st.booleans())
-def test_bad_or_huge_k_is_refused(service, k):
-    _, client = service
-    assert "k must be" in client.refused({"op": "query", "text": "a cat", "k": k})
+def test_bad_or_huge_k_is_refused(services, k):
+    assert "k must be" in refused(services, {"op": "query", "text": "a cat", "k": k})
 
 
 @FUZZ
 @given(since=st.floats(-1e12, 1e12), gap=st.floats(min_value=1e-3, max_value=1e9))
-def test_reversed_time_ranges_are_refused(service, since, gap):
-    _, client = service
-    client.refused({"op": "query", "text": "a cat", "since": since + gap, "until": since})
+def test_reversed_time_ranges_are_refused(services, since, gap):
+    refused(services, {"op": "query", "text": "a cat", "since": since + gap, "until": since})
 
 
 @FUZZ
 @given(op=st.text(max_size=20).filter(lambda s: s not in OPS) | st.integers() | st.none() | st.lists(st.text()))
-def test_unknown_ops_are_refused(service, op):
-    _, client = service
-    assert "unknown op" in client.refused({"op": op})
+def test_unknown_ops_are_refused(services, op):
+    assert "unknown op" in refused(services, {"op": op})
 
 
 @pytest.mark.parametrize(
@@ -178,15 +215,19 @@ def test_unknown_ops_are_refused(service, op):
         b'{"op": "pause", "source": "nope"}',
     ],
 )
-def test_malformed_requests_are_refused_with_a_reason(service, raw):
-    svc, client = service
+def test_malformed_requests_are_refused_with_a_reason(services, raw):
+    svc = target(services, raw).svc
     before = svc.bad_requests
-    client.refused(raw)
+    refused(services, raw)
     assert svc.bad_requests == before + 1
-    still_answers(client)
 
 
-def test_valid_requests_still_work_after_the_fuzzing(service):
-    _, client = service
-    hits = client.ask(json.dumps({"op": "query", "text": "a kitten", "k": 3}).encode())
+def test_valid_requests_still_work_after_the_fuzzing(services):
+    kept, scratch = services
+    hits = kept.client.ask(json.dumps({"op": "query", "text": "a kitten", "k": 3}).encode())
     assert hits["ok"] and hits["results"][0]["labels"] == ["a cat on a sofa"], hits
+    assert len(hits["results"]) == len(ROWS)
+    # the scratch service took every fuzzed pause/resume/forget and still does what a valid one asks
+    assert scratch.client.ask(b'{"op": "resume"}') == {"ok": True, "resumed": ["screen0"]}
+    gone = scratch.client.ask(json.dumps({"op": "forget", "since": 0}).encode())
+    assert gone["ok"] and scratch.memory.count() == 0, gone

@@ -1,5 +1,6 @@
 """CURVE on the bus and the query endpoint, on 127.0.0.1 with CURVE forced on: the right keys get
-messages and answers; no keys, a wrong server key or an unauthorised client key get nothing.
+messages and answers; no keys, a wrong server key or an unauthorised client key get nothing; a key put in
+authorized/ is let in (and one removed is shut out) without a restart.
 
 Each test has its own ZMQ context: ZAP (the authenticator) is per context.
 """
@@ -7,6 +8,7 @@ Each test has its own ZMQ context: ZAP (the authenticator) is per context.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 
 import pytest
@@ -98,6 +100,26 @@ def test_no_keys_a_wrong_server_key_or_an_unknown_client_get_nothing(secured, tm
         with pytest.raises(QueryError, match="no answer"):
             request(secured.query, {"op": "ping"}, timeout=0.5, keys=keys)
     assert secured.heard(right) > 0  # and the daemon still serves the right client afterwards
+
+
+def test_a_key_put_in_authorized_lets_that_client_in_and_removing_it_shuts_it_out(secured, tmp_path):
+    """A second machine's keypair, made as `sensorium keys generate` says; the daemon keeps running throughout."""
+    (tmp_path / "laptop2").mkdir()
+    public, secret = zmq.auth.create_certificates(tmp_path / "laptop2", "laptop2")
+    laptop2 = ClientKeys(*zmq.auth.load_certificate(secret), ClientKeys.load(secured.keys).server)
+    assert secured.heard(laptop2) == 0
+    with pytest.raises(QueryError, match="no answer"):
+        request(secured.query, {"op": "ping"}, timeout=0.5, keys=laptop2)
+
+    shutil.copy(public, secured.keys / "authorized" / "laptop2.key")
+    assert secured.heard(laptop2) > 0
+    assert request(secured.query, {"op": "ping"}, timeout=5, keys=laptop2) == {"ok": True}
+
+    (secured.keys / "authorized" / "laptop2.key").unlink()  # new connections are refused again
+    assert secured.heard(laptop2) == 0
+    with pytest.raises(QueryError, match="no answer"):
+        request(secured.query, {"op": "ping"}, timeout=0.5, keys=laptop2)
+    assert secured.heard(ClientKeys.load(secured.keys)) > 0  # the daemon's own client key is still in
 
 
 def test_off_host_endpoints_bind_only_with_curve(tmp_path):

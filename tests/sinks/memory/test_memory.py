@@ -161,17 +161,20 @@ def test_bad_vectors_are_counted_not_stored(tmp_path):
 
 
 def test_forget_removes_rows_queued_rows_and_thumbnails(tmp_path):
-    mem = memory(tmp_path)
+    mem = memory(tmp_path)  # the writer is not started: what is put stays queued
     day_before = [at(MIDNIGHT - 3600 * h, h) for h in range(1, 4)]  # three rows in the day before midnight
     after = [at(MIDNIGHT + 10 + i, 10 + i) for i in range(3)]  # three just after
     mem.write(day_before, thumbed(mem, day_before))
     mem.write(after, thumbed(mem, after))
     thumbs = sorted((tmp_path / "thumbs").glob("*/*.jpg"))
     assert len(thumbs) == 6
-    late = at(MIDNIGHT + 20, 20)
-    mem.put(late, mem.thumbs.save(late.frame))  # still queued when forget comes: forgotten too
+    inside, late = at(MIDNIGHT + 5, 5), at(MIDNIGHT + 20, 20)
+    mem.put(inside, mem.thumbs.save(inside.frame))  # still queued when forget comes, in the range: forgotten too
+    mem.put(late, mem.thumbs.save(late.frame))  # queued too, captured after the range: kept
     out = mem.forget(MIDNIGHT - 86400, MIDNIGHT + 11)  # the whole day before, and two rows after
-    assert out == {"count": 5, "buckets": 1, "thumbs": 5}
+    assert out == {"count": 6, "buckets": 1, "thumbs": 6}
+    mem.start()  # the writer now writes whatever is still queued
+    mem.close()
     left = mem.range(None)
     assert [h.id for h, _ in left] == [at(MIDNIGHT + 12, 12).frame.id, late.frame.id]
     assert sorted(p.name for p in (tmp_path / "thumbs").glob("*/*.jpg")) == sorted(Path(h.thumb).name for h, _ in left)

@@ -8,6 +8,7 @@ from pathlib import Path
 from sinks.memory import Memory
 from sinks.memory.retention import estimate_bytes
 from tests.support.rows import MIDNIGHT, at, memory, thumbed
+from tests.support.wait import wait_until
 
 DAY = 86400
 NOON = MIDNIGHT + DAY // 2
@@ -61,3 +62,33 @@ def test_bytes_retention_drops_the_oldest_slots_but_never_the_newest(tmp_path: P
     tiny = memory(tmp_path, thumbnails=False, retention_bytes=1)
     assert tiny.apply_retention(now=NOON)["buckets"] == 1 and days_left(tiny) == [0]
     assert mem.count() == 1
+
+
+def test_bytes_retention_counts_thumbnails_and_removes_those_of_the_dropped_days(tmp_path: Path) -> None:
+    six_days(tmp_path)  # thumbnails on
+    sizes = {p.stem: p.stat().st_size for p in (tmp_path / "thumbs").glob("*/*.jpg")}
+    assert len(sizes) == 6
+    two_days = [at(NOON - d * DAY, d).frame.id for d in (0, 1)]
+    cap = sum(estimate_bytes("t/4", 1) + sizes[i] for i in two_days)  # exactly two days' rows and thumbnails
+    capped = memory(tmp_path, retention_bytes=cap)
+    assert capped.apply_retention(now=NOON) == {"buckets": 4, "rows": 4, "thumbs": 4}
+    assert days_left(capped) == [0, 1]
+    assert sorted(p.stem for p in (tmp_path / "thumbs").glob("*/*.jpg")) == sorted(two_days)
+    tighter = memory(tmp_path, retention_bytes=cap - 1)  # a byte less: day 1 goes too
+    assert tighter.apply_retention(now=NOON) == {"buckets": 1, "rows": 1, "thumbs": 1}
+    assert days_left(tighter) == [0]
+
+
+def test_retention_runs_again_every_period(tmp_path: Path) -> None:
+    mem = memory(tmp_path, retention_days=2.0, retention_every_s=0.5)
+    mem.start()  # the first run finds nothing to drop
+    try:
+        now = time.time()
+        for d in (0, 1, 5):
+            mem.put(at(now - d * DAY, d))  # written after that first run: only a later run can drop day -5
+        wait_until(lambda: mem.stats()["stored"] == 3, 10, "rows stored")
+        wait_until(lambda: mem.count() == 2, 10, "day -5 dropped by a periodic retention run")
+        assert sorted(round((now - h.ts) / DAY) for h, _ in mem.range(None)) == [0, 1]
+        assert mem.stats()["retention_errors"] == 0
+    finally:
+        mem.close()

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -15,82 +11,38 @@ import skimage.data
 from agent import config
 from sinks.client import request
 from sinks.memory import Memory
+from tests.support.chroma import ChromaServer, require_chroma, write_order
 from tests.support.daemon import ONLY_SCREEN, start_daemon, status, stop_daemon
-from tests.support.env import IN_CI
-from tests.support.rows import balanced, item, unit
+from tests.support.rows import MIDNIGHT, T0, at, balanced, item, unit
+from tests.support.wait import wait_until
 
-CHROMA = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "chroma"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ChromaServer:
-    def __init__(self, path: Path, log: Path) -> None:
-        self.path, self.log, self.port = path, log, free_port()
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        cmd = [str(CHROMA), "run", "--path", str(self.path), "--host", "127.0.0.1", "--port", str(self.port)]
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()[-2000:]
-            try:
-                urllib.request.urlopen(self.url + "/api/v2/heartbeat", timeout=1).read()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("chroma run did not answer within 30 s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
+OPTS = {"batch_size": 4, "flush_s": 0.1, "thumbnails": False, "thumb_width": 8, "queue_size": 1000}
 
 
 @pytest.fixture
 def server(tmp_path: Path):
-    if not CHROMA.exists():
-        if IN_CI:
-            pytest.fail(f"{CHROMA} missing")
-        pytest.skip(f"{CHROMA} missing")
+    require_chroma()
     srv = ChromaServer(tmp_path / "server", tmp_path / "chroma.log")
     yield srv
     srv.stop()
 
 
-def wait_until(pred, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
 def test_server_stopped_and_restarted_mid_run_loses_nothing(server: ChromaServer, tmp_path: Path) -> None:
     data = tmp_path / "agent"
-    opts = {"batch_size": 4, "flush_s": 0.1, "thumbnails": False, "thumb_width": 8, "queue_size": 1000}
     rng = np.random.default_rng(0)
-    vec = lambda: unit(rng.standard_normal(4))  # noqa: E731
+    # capture times in a shuffled order: the order the store takes rows in is then neither time nor id order
+    rows = [item(i, unit(rng.standard_normal(4)), ts_ns=T0 + int(t) * 10**9) for i, t in enumerate(rng.permutation(65))]
 
     server.start()
-    mem = Memory(data, **opts, url=server.url, retry_s=0.2)
+    mem = Memory(data, **OPTS, url=server.url, retry_s=0.2)
     mem.start()
-    for i in range(20):
-        mem.put(item(i, vec()))
+    for r in rows[:20]:
+        mem.put(r)
     wait_until(lambda: mem.stats()["stored"] == 20)
 
     server.stop()  # mid-run: the next writes fail and go to the spool, counted
-    for i in range(20, 50):
-        mem.put(item(i, vec()))
+    for r in rows[20:50]:
+        mem.put(r)
     wait_until(lambda: mem.stats()["queued"] == 0)
     st = mem.stats()
     assert (st["stored"], st["spool_rows"], st["lost"]) == (20, 30, 0) and st["failed"] > 0 and balanced(st), st
@@ -98,29 +50,50 @@ def test_server_stopped_and_restarted_mid_run_loses_nothing(server: ChromaServer
     mem.close()  # the daemon stops while the server is down: the spool stays on disk
 
     # started again while the server is still down: no crash, the spool is found, new rows join it
-    mem = Memory(data, **opts, url=server.url, retry_s=0.2)
+    mem = Memory(data, **OPTS, url=server.url, retry_s=0.2)
     assert mem.stats()["recovered"] == 30
     mem.start()
-    for i in range(50, 60):
-        mem.put(item(i, vec()))
+    for r in rows[50:60]:
+        mem.put(r)
     wait_until(lambda: mem.stats()["queued"] == 0)
     assert mem.stats()["spool_rows"] == 40 and balanced(mem.stats())
-    with pytest.raises(Exception):  # noqa: B017 - reads fail while the store is down; the service answers the error
-        mem.search("t/4", vec(), k=3)
+    with pytest.raises(ValueError, match="Could not connect to a Chroma server"):  # the service answers this
+        mem.search("t/4", unit([1, 0, 0, 0]), k=3)
 
     server.start()  # same data dir: the 20 stored rows are still there; the spool replays in order
     wait_until(lambda: mem.stats()["spool_rows"] == 0)
-    for i in range(60, 65):
-        mem.put(item(i, vec()))
+    for r in rows[60:]:
+        mem.put(r)
     mem.close()
     st = mem.stats()
     assert st["recovered"] + st["received"] == 30 + 15 and st["stored"] == 45 and balanced(st), st
     assert st["store_lag_s"] == 0 and not list((data / "spool").glob("*.spool"))
 
-    check = Memory(tmp_path / "reader", **opts, url=server.url)  # what is in Chroma: every row, once
+    assert write_order(server.url) == [r.frame.id for r in rows]  # the store took every row once, as put
+    check = Memory(tmp_path / "reader", **OPTS, url=server.url)
     assert check.count("t/4") == 65
-    rows = check.range(None, limit=100)
-    assert [h.id for h, _ in rows] == [item(i, vec()).frame.id for i in range(65)]
+    by_time = sorted(rows, key=lambda r: r.frame.ts_ns)
+    assert [h.id for h, _ in check.range(None, limit=100)] == [r.frame.id for r in by_time]
+
+
+def test_forget_reaches_rows_in_the_spool(server: ChromaServer, tmp_path: Path) -> None:
+    """Rows spooled while the store was down and captured in the range are purged from the spool, counted, and
+    never reach the store; the spooled rows outside it are replayed."""
+    mem = Memory(tmp_path / "agent", **OPTS, url=server.url, retry_s=0.2)  # the writer runs when started below
+    batches = [[at(MIDNIGHT + i, i) for i in b] for b in ((0, 1, 2, 3), (4, 5), (6, 7))]
+    for b in batches:  # nothing listens at the url yet: each batch is one spool file
+        mem.write(b)
+    assert len(list((tmp_path / "agent" / "spool").glob("*.spool"))) == 3 and mem.stats()["spool_rows"] == 8
+
+    server.start()
+    out = mem.forget(MIDNIGHT + 3, MIDNIGHT + 5)  # one row of the first file, all of the second
+    assert out["count"] == 3 and mem.stats()["purged"] == 3 and mem.stats()["spool_rows"] == 5
+    mem.start()
+    wait_until(lambda: mem.stats()["spool_rows"] == 0)
+    mem.close()
+    st = mem.stats()
+    assert (st["stored"], st["purged"], st["lost"]) == (5, 3, 0), st
+    assert write_order(server.url) == [at(MIDNIGHT + i, i).frame.id for i in (0, 1, 2, 6, 7)]
 
 
 def test_daemon_starts_with_the_server_down_and_catches_up(server: ChromaServer, xvfb, home, tmp_path: Path) -> None:

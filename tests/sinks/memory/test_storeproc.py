@@ -15,8 +15,9 @@ from sinks.memory import Memory
 from sinks.memory.rows import Refused
 from sinks.memory.spool import Record
 from sinks.memory.storeproc import RemoteStore, StoreDown, StoreError, portable
-
-from .test_memory import MIDNIGHT, at, balanced, item, unit
+from tests.support.chroma import write_order
+from tests.support.rows import MIDNIGHT, T0, at, balanced, item, unit
+from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -24,13 +25,6 @@ ROOT = Path(__file__).resolve().parents[3]
 def memory(path: Path, **kw) -> Memory:
     args = {"batch_size": 4, "flush_s": 0.1, "thumbnails": False, "thumb_width": 40, "queue_size": 100}
     return Memory(path, **(args | kw), process=True)
-
-
-def wait_for(cond, timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.05)
 
 
 def test_reads_and_writes_through_the_child_match_in_process(tmp_path):
@@ -71,31 +65,60 @@ def test_refused_rows_are_counted_not_retried(tmp_path):
 
 
 def test_a_killed_store_process_loses_nothing(tmp_path):
+    # capture times in a shuffled order: the order the store takes rows in is then neither time nor id order
+    shuffled = np.random.default_rng(4).permutation(40)
+    rows = [item(i, unit([1, 0, 0, i]), ts_ns=T0 + int(t) * 10**9) for i, t in enumerate(shuffled)]
     mem = memory(tmp_path, retry_s=0.1)
     mem.start()
     try:
-        for i in range(8):
-            mem.put(item(i, unit([1, 0, 0, i])))
-        wait_for(lambda: mem.stats()["stored"] == 8)
+        for r in rows[:8]:
+            mem.put(r)
+        wait_until(lambda: mem.stats()["stored"] == 8)
         first = mem.stats()["store_process"]
         os.kill(first, signal.SIGKILL)
-        for i in range(8, 40):
-            mem.put(item(i, unit([1, 0, 0, i])))
+        for r in rows[8:]:
+            mem.put(r)
             time.sleep(0.01)
-        wait_for(lambda: mem.stats()["stored"] == 40)
+        wait_until(lambda: mem.stats()["stored"] == 40)
         st = mem.stats()
         assert st["store_starts"] == 2 and st["store_process"] != first and balanced(st)
-        ids = [h.id for h, _ in mem.range(None, limit=100)]
-        assert ids == [item(i, unit([1, 0, 0, 0])).frame.id for i in range(40)]  # each once, in order
+        by_time = sorted(rows, key=lambda r: r.frame.ts_ns)
+        assert [h.id for h, _ in mem.range(None, limit=100)] == [r.frame.id for r in by_time]  # each once
     finally:
         mem.close()
+    assert write_order(tmp_path / "chroma") == [r.frame.id for r in rows]  # in the order they were put
+
+
+def test_rows_of_a_store_process_hung_mid_write_are_spooled_and_replayed_in_order(tmp_path):
+    shuffled = np.random.default_rng(5).permutation(24)
+    rows = [item(i, unit([1, 0, 0, i]), ts_ns=T0 + int(t) * 10**9) for i, t in enumerate(shuffled)]
+    mem = memory(tmp_path, retry_s=0.1)
+    mem.start()
+    try:
+        for r in rows[:8]:
+            mem.put(r)
+        wait_until(lambda: mem.stats()["stored"] == 8)
+        mem.store.timeout_s = 5.0  # a call unanswered for this long: the child is killed and replaced
+        hung = mem.stats()["store_process"]
+        os.kill(hung, signal.SIGSTOP)  # the next write waits, times out, and goes to the spool
+        for r in rows[8:]:
+            mem.put(r)
+            time.sleep(0.05)
+        wait_until(lambda: mem.stats()["stored"] == 24, timeout=90)
+        st = mem.stats()
+        # (a new child slower than timeout_s to import chromadb, on a loaded machine, is replaced too)
+        assert st["store_starts"] >= 2 and st["failed"] > 0 and st["spool_rows"] == st["lost"] == 0 and balanced(st)
+    finally:
+        mem.close()
+    assert write_order(tmp_path / "chroma") == [r.frame.id for r in rows]  # spooled rows replayed in order
 
 
 def test_a_hung_store_process_is_replaced(tmp_path):
-    store = RemoteStore(tmp_path / "chroma", "", 86400, timeout_s=2.0)
+    store = RemoteStore(tmp_path / "chroma", "", 86400)
     try:
         meta = {"ts": MIDNIGHT + 1.0, "source": "a", "modality": "image"}
         store.upsert(Record("t/4", ["a-1"], np.eye(4, dtype=np.float32)[:1], [meta]))
+        store.timeout_s = 2.0  # now that the child runs (its start imports chromadb: seconds on a loaded machine)
         hung = store.pid
         os.kill(hung, signal.SIGSTOP)
         with pytest.raises(StoreDown, match="busy"):  # what status asks: it gives up early and kills nothing
@@ -103,6 +126,7 @@ def test_a_hung_store_process_is_replaced(tmp_path):
         assert store.pid == hung
         with pytest.raises(StoreDown, match="hung"):
             store.count()
+        store.timeout_s = 120.0  # the new child starts
         assert store.count() == 1 and store.pid != hung and store.starts == 2
     finally:
         store.close()
