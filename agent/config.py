@@ -38,7 +38,7 @@ class DaemonCfg:
     cache_dir: Path
     runtime_dir: Path
     log_level: str
-    keys_dir: Path  # CURVE keys (sinks/keys.py)
+    keys_dir: Path  # CURVE keys (sinks/bus/keys.py)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Associative memory in Chroma. The daemon is the single writer: one writer thread batches, spools and
 drops; queries read concurrently.
 
-Rows are bucketed by space and capture time (sinks/buckets.py, sinks/store.py) so a time-window query
+Rows are bucketed by space and capture time (sinks/memory/buckets.py, store.py) so a time-window query
 touches only its buckets and retention drops whole buckets. A write the store refuses for a reason other
-than bad data (store down, disk full, server unreachable) goes to an on-disk spool (sinks/spool.py) and
+than bad data (store down, disk full, server unreachable) goes to an on-disk spool (sinks/memory/spool.py) and
 is replayed in order once the store takes writes again, so that at every moment
 
     recovered + received == stored + queued + spool_rows + rejected + lost + purged
@@ -66,7 +66,7 @@ class Memory:
         retry_s: float = 0.5,
         process: bool = False,
     ) -> None:
-        # process: the store runs in a child (sinks/storeproc.py), as in the daemon, where Chroma's writes
+        # process: the store runs in a child (sinks/memory/storeproc.py), as in the daemon, where Chroma's writes
         # would otherwise hold the GIL that inference callbacks need
         self.store: BucketStore | RemoteStore
         if process:

@@ -39,6 +39,6 @@ def memory(path, **kw) -> Memory:
 
 
 def balanced(st: dict) -> bool:
-    """The accounting invariant of sinks/memory.py."""
+    """The accounting invariant of sinks/memory/writer.py."""
     out = st["stored"] + st["queued"] + st["spool_rows"] + st["rejected"] + st["lost"] + st["purged"]
     return st["recovered"] + st["received"] == out
