@@ -1,6 +1,6 @@
 """Structured logs: one line per event, logfmt (`key=value`), so grep, journald and log shippers can read them.
 
-    ts=2026-11-23T14:02:11.532Z level=warning logger=agent.sources.screen msg="screen screen0: reconnecting (no display)"
+    ts=2026-11-23T14:02:11Z level=warning logger=agent.sources.screen msg="screen screen0: reconnecting (no display)"
 
 Fields passed as `extra=kv(source="cam0", n=3)` follow `msg`. A traceback stays on the event's line (as an
 escaped `exc=` field), so one event is always one line.
