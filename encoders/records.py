@@ -41,6 +41,15 @@ class Embedding:
     labels: tuple[str, ...] = ()
     scores: tuple[float, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
+    # text memories (screen text, speech): the words this vector stands for, and the memory's own id, since
+    # one frame gives several text blocks ("<source>#text-<ns>", see `text_id`); "" for every other vector
+    text: str = ""
+    key: str = ""
+
+    @property
+    def id(self) -> str:
+        """The memory's id: the row in the store and the `id` in a bus header."""
+        return self.key or self.frame_id
 
     @property
     def dim(self) -> int:
@@ -61,6 +70,24 @@ class Embedding:
             frame.id, frame.source, frame.modality, space, vector, frame.ts_ns, frame.mono_ns, labels, scores,
             dict(extra or {}),
         )  # fmt: skip
+
+
+def text_id(source: str, ts_ns: int, n: int) -> str:
+    """Id of the n-th text memory read from a frame of `source` captured at `ts_ns`.
+
+    The stream "<source>#text" keeps one modality per id prefix (the store's row index filters by it) and
+    the tail stays a capture time, off by n+1 ns so it never equals the frame's own id.
+    """
+    return f"{source}#text-{ts_ns + n + 1}"
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """One line of text read from an image (OCR) or heard (speech): its words, where, how sure."""
+
+    text: str
+    box: tuple[int, int, int, int]  # x, y, width, height in the frame's pixels ((0, 0, 0, 0) for speech)
+    score: float  # recogniser confidence, 0..1
 
 
 @dataclass(frozen=True)
