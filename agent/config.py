@@ -132,6 +132,14 @@ class MetricsCfg:
 
 
 @dataclass(frozen=True)
+class OcrCfg:
+    screen: bool
+    camera: bool
+    min_interval_s: float
+    min_score: float
+
+
+@dataclass(frozen=True)
 class Config:
     daemon: DaemonCfg
     device: DeviceCfg
@@ -139,6 +147,7 @@ class Config:
     screen: ScreenCfg
     camera: CameraCfg
     microphone: MicrophoneCfg
+    ocr: OcrCfg
     bus: BusCfg
     store: StoreCfg
     query: QueryCfg
@@ -305,6 +314,9 @@ def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> C
             raise ConfigError(f"'{section}.name' must be letters, digits, '_' or '-' (a topic part), got {name!r}")
         if name in names[:i]:
             raise ConfigError(f"'{section}.name' {name!r} is used by another source")
+    _positive(raw["ocr"], "min_interval_s", "ocr", allow_zero=True)
+    if not 0 <= raw["ocr"]["min_score"] <= 1:
+        raise ConfigError(f"'ocr.min_score' must be from 0 to 1, got {raw['ocr']['min_score']!r}")
     for key in ("send_hwm", "queue_size"):
         _positive(bus, key, "bus")
     for key in ("batch_size", "flush_s", "thumb_width", "queue_size", "retention_every_s"):
@@ -330,6 +342,7 @@ def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> C
         screen=ScreenCfg(**_screen_exclusions(scr)),
         camera=CameraCfg(**cam),
         microphone=MicrophoneCfg(**mic),
+        ocr=OcrCfg(**raw["ocr"]),
         bus=BusCfg(**bus),
         store=StoreCfg(**st),
         query=QueryCfg(**raw["query"]),

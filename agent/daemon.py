@@ -29,6 +29,7 @@ from agent.status import (
     ServiceStatus,
     SourceStatus,
     Status,
+    TextStatus,
 )
 from agent.telemetry.heartbeat import Heartbeat
 from agent.telemetry.logs import kv
@@ -38,6 +39,7 @@ from encoders.audio import AudioEncoder
 from encoders.clip import ClipText, ZeroShot
 from encoders.image import ImageEncoder
 from encoders.modelstore import ModelStore
+from encoders.records import Encoded
 from encoders.runtime import Runtime, RuntimeConfig
 from encoders.text import TextEncoder
 from sinks.bus.keys import CurveServer
@@ -52,6 +54,8 @@ from .sources.camera import CameraSource
 from .sources.exclude import exclusions
 from .sources.microphone import MicrophoneSource
 from .sources.screen import ScreenSource
+from .sources.supervisor import first_line
+from .text.imagetext import ImageText
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +100,28 @@ def memory(cfg: Config) -> Memory:
         retention_every_s=st.retention_every_s,
         process=st.process,
     )
+
+
+def image_text(
+    cfg: Config, runtime: Runtime, store: ModelStore, embedder: TextEncoder, put: Callable[[Encoded], None]
+) -> tuple[ImageText | None, str]:
+    """The screen-text worker and its state; None and the reason when it is off or cannot start (a missing
+    or broken OCR model costs the screen its text, not the daemon its start)."""
+    if not (cfg.ocr.screen or cfg.ocr.camera):
+        return None, "off"
+    from encoders.ocr import OcrEngine
+
+    from agent.text.blocks import Novelty
+    from agent.text.redact import Redactor
+
+    try:
+        engine = OcrEngine(runtime, store.require(cfg.models.ocr))
+    except Exception as e:  # ModelNotBuilt, a corrupt IR, no device
+        log.error("screen text is off: %s", e)
+        return None, f"off: {first_line(e)}"
+    redactor = Redactor(cfg.redact.patterns) if cfg.redact.enabled else None
+    worker = ImageText(engine, embedder, redactor, Novelty, put, cfg.ocr.min_interval_s, cfg.ocr.min_score)
+    return worker, "on"
 
 
 def clip_text(runtime: Runtime, store: ModelStore, name: str, need: bool) -> ClipText | None:
@@ -152,6 +178,14 @@ class Daemon:
         if "audio" in modalities:
             self.encoders["audio"] = AudioEncoder(self.runtime, store.require(cfg.models.audio), self.fanout.put)
         self.dispatchers = [Dispatcher(self.boxes[m], enc, m) for m, enc in self.encoders.items()]
+        # screen text: read from the kept frames of the sources the config names (after exclusions and gate)
+        readers = {cfg.screen.name: cfg.ocr.screen, cfg.camera.name: cfg.ocr.camera}
+        tapped = [s.name for s in self.sources if s.modality == "image" and readers.get(s.name)]
+        self.image_text, self.text_state = image_text(cfg, self.runtime, store, self.text, self.fanout.put)
+        if self.image_text is not None:
+            self.latencies.inference["text"] = Histogram()
+            for name in tapped:
+                self.boxes["image"].tap(name, self.image_text.offer)
 
         self.service = Service(
             query_endpoint(cfg),
@@ -163,7 +197,7 @@ class Daemon:
             curve=query_curve,
             publish=self.publisher.publish_sys,  # sys.forget
             on_pause=self.fanout.cut,  # a pause drops the source's frames still waiting or in flight
-            flush=self.fanout.flush,  # a forget also removes what was encoded before it
+            flush=self._flush,  # a forget also removes what was encoded (or read) before it
         )
         self.rates = Rates(self._counts)  # fps in/kept/dropped over the last ~10 s, for status
         self.started = time.time()
@@ -181,6 +215,8 @@ class Daemon:
             self.curve.start()  # before any bind: no client connects unchecked
         self.publisher.start()
         self.fanout.start()
+        if self.image_text is not None:
+            self.image_text.start()
         self.service.start()
         self.rates.start()
         for dispatcher in self.dispatchers:
@@ -206,6 +242,8 @@ class Daemon:
             src.stop()
         for dispatcher in self.dispatchers:
             dispatcher.stop()
+        if self.image_text is not None:
+            self.image_text.close()
         self.fanout.close()
         self.publisher.close()
         self.memory.close()
@@ -224,6 +262,11 @@ class Daemon:
             stop.wait()
         finally:
             self.stop()
+
+    def _flush(self) -> bool:
+        """Everything captured so far has reached memory (or is dropped): before a forget."""
+        text = self.image_text.flush() if self.image_text is not None else True
+        return self.fanout.flush() and text
 
     def _counts(self) -> Counts:
         """Totals the per-second rates in status are computed from: captured, kept, dropped."""
@@ -269,4 +312,11 @@ class Daemon:
             service=ServiceStatus(**self.service.stats()),
             fanout=FanOutStatus(**self.fanout.stats()),
             metrics=self.metrics.url if self.metrics else None,
+            text=self._text_status(),
         )
+
+    def _text_status(self) -> TextStatus:
+        if self.image_text is None:
+            return TextStatus(self.text_state)
+        device = getattr(self.image_text.reader, "device", None)
+        return TextStatus(self.text_state, device, **self.image_text.stats())

@@ -156,6 +156,26 @@ class ServiceStatus:
 
 
 @dataclass
+class TextStatus:
+    """The screen-text worker (agent/text/imagetext.py): frames offered, read, and what came of them."""
+
+    state: str = "off"  # "on", "off" (config), or why it could not start (the model is missing, ...)
+    device: str | None = None
+    offered: int = 0  # kept frames handed to the worker
+    skipped: int = 0  # replaced by a newer frame before the worker took them
+    read: int = 0  # frames (their changed bands) read
+    unchanged: int = 0  # frames taken but identical to the last one read
+    lines: int = 0
+    memories: int = 0  # text memories handed to the result stage
+    redacted: int = 0  # secrets replaced before anything was stored or published
+    errors: int = 0
+    discarded: int = 0  # waiting when a forget came
+    waiting: int = 0
+    p50_ms: float | None = None  # read + embed time of one frame
+    p95_ms: float | None = None
+
+
+@dataclass
 class Status:
     uptime_s: float
     device: dict[str, str]  # modality (and "text") → the device its model runs on
@@ -169,6 +189,7 @@ class Status:
     service: ServiceStatus
     fanout: FanOutStatus = field(default_factory=FanOutStatus)
     metrics: str | None = None  # where Prometheus scrapes, None when off
+    text: TextStatus = field(default_factory=TextStatus)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of `status --json` and of the heartbeat's `status`."""
@@ -185,6 +206,7 @@ class Status:
             "service": _flat(self.service),
             "fanout": _flat(self.fanout),
             "metrics": self.metrics,
+            "text": _flat(self.text),
         }
 
     @classmethod
@@ -204,6 +226,7 @@ class Status:
             service=ServiceStatus(**_known(ServiceStatus, d.get("service", {}))),
             fanout=FanOutStatus(**_known(FanOutStatus, d.get("fanout", {}))),
             metrics=d.get("metrics"),
+            text=TextStatus(**_known(TextStatus, d.get("text", {}))),
         )
 
 

@@ -3,7 +3,8 @@
 For each result, on this stage's own thread:
 1. a result of a frame captured before its source was paused is dropped (`Mailboxes.stale`, counted
    as discarded);
-2. the thumbnail is written, so the path a header advertises is a file on disk (or None);
+2. the thumbnail is written, so the path a header advertises is a file on disk (or None); text read from
+   a frame (a derived sense) shares the frame's thumbnail;
 3. the item and that path go to every sink (publisher, then memory), and the latency is recorded.
 
 Encoder callbacks only `put` here: they copy outputs and hand off (DESIGN). A JPEG thumbnail costs
@@ -122,11 +123,15 @@ class FanOut:
             thumb = self.thumbs.save(frame)
             for sink in self.sinks:
                 sink.put(item, thumb)
-        ms = (time.monotonic_ns() - frame.mono_ns) / 1e6
-        with self._recent_lock:
-            self._recent_ms.append(ms)
-        self.latencies.inference[frame.modality].observe(item.infer_ms / 1000)
-        self.latencies.pipeline.observe(ms / 1000)
+        modality = item.embeddings[0].modality if item.embeddings else frame.modality
+        hist = self.latencies.inference.get(modality)
+        if hist is not None:
+            hist.observe(item.infer_ms / 1000)
+        if modality == frame.modality:  # not a derived sense's result (screen text waits by design)
+            ms = (time.monotonic_ns() - frame.mono_ns) / 1e6
+            with self._recent_lock:
+                self._recent_ms.append(ms)
+            self.latencies.pipeline.observe(ms / 1000)
         return True
 
     def recent_ms(self) -> list[float]:

@@ -8,6 +8,9 @@ starve another.
 A pause `cut`s a source: what waits in its mailbox is discarded (counted), and a result of a frame
 captured before the cut that was already being encoded is `stale`, so the sinks drop it (counted too).
 Nothing captured before a pause reply reaches the bus or memory after it.
+
+A source's frames can also be `tap`ped: a derived sense (screen text) is offered every frame that reached
+the mailbox, i.e. that passed exclusions and the change gate.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from encoders.records import Frame
 
@@ -29,6 +33,7 @@ class Mailboxes:
         self.dropped: dict[str, int] = {}
         self.delivered: dict[str, int] = {}
         self.discarded: dict[str, int] = {}  # waiting or in flight when the source was paused
+        self._taps: dict[str, list[Callable[[Frame], None]]] = {}
 
     def add(self, source: str, depth: int = 1) -> None:
         with self._cond:
@@ -46,6 +51,12 @@ class Mailboxes:
                 self.dropped[frame.source] += 1  # deque(maxlen) discards the oldest on append
             box.append(frame)
             self._cond.notify()
+        for tap in self._taps.get(frame.source, ()):
+            tap(frame)  # must not block: it runs on the capture thread
+
+    def tap(self, source: str, fn: Callable[[Frame], None]) -> None:
+        """Also hand every frame `source` puts to `fn` (on the capture thread; `fn` must not block)."""
+        self._taps.setdefault(source, []).append(fn)
 
     def take(self, timeout: float) -> Frame | None:
         """Next frame, fairly across sources; None after `timeout` seconds with nothing ready."""

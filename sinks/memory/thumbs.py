@@ -44,6 +44,8 @@ class Thumbnails:
         path = self.path(frame)
         if path is None:
             return None
+        if path.is_file():  # text read from this frame comes after its image: same thumbnail
+            return str(path)
         h, w = frame.data.shape[:2]
         small = shrink(frame.data, self.width, max(1, round(h * self.width / max(w, 1))))
         ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, QUALITY])
