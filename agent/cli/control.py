@@ -99,8 +99,19 @@ def format_status(st: Status) -> str:
         f"published {pub.sent} (dropped {pub.dropped}); stored {mem.stored} (failed {mem.failed})",
         f"store lag {_num(mem.store_lag_s)} s; spool {mem.spool_rows} rows "
         f"({mem.spool_bytes} bytes); {_store_process(mem)}; metrics {st.metrics or 'off'}",
+        _text(st),
     ]
     return "\n".join(lines)
+
+
+def _text(st: Status) -> str:
+    t = st.text
+    if t.state != "on":
+        return f"screen text {t.state}"
+    return (
+        f"screen text on {t.device or '?'}: read {t.read} frames (skipped {t.skipped}, unchanged {t.unchanged}), "
+        f"{t.memories} memories, {t.redacted} redacted, errors {t.errors}; p50 {_num(t.p50_ms)} ms"
+    )
 
 
 def _store_process(mem: MemoryStatus) -> str:
