@@ -20,7 +20,9 @@ card (dates, phone and invoice numbers, millisecond timestamps) stay.
 
 Text comes from OCR line by line: detectors match within a line ("\n" ends every match but a PEM block's), so
 redacting a block's joined lines equals redacting each line, except that a PEM block spanning lines is found
-whole. A secret the screen wraps onto two lines is caught only if a piece is long enough on its own.
+whole. A redacted text keeps its lines (a PEM block becomes a marker on each of its lines, counted once), so
+`Redactor.block` keeps every line's box. A secret the screen wraps onto two lines is caught only if a piece is
+long enough on its own.
 """
 
 from __future__ import annotations
@@ -31,10 +33,14 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from encoders.records import TextLine
+
+from .blocks import Block
+
 CUSTOM = "custom"
 
-_BEGIN = r"-{2,}\s?BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?\s?-{2,}"  # OCR may drop a dash or add a space
-_END = r"-{2,}\s?END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?\s?-{2,}"
+_BEGIN = r"-{2,} ?BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{2,}"  # OCR may drop a dash or add a space
+_END = r"-{2,} ?END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{2,}"
 _BODY = r"[^\n]*(?:\n[ \t]*[A-Za-z0-9+/=]{16,}[ \t]*(?=\n|$))*"  # no END: the rest of the line, base64 lines after
 _PEM = re.compile(f"{_BEGIN}(?:(?s:.*?){_END}|{_BODY})")
 
@@ -53,7 +59,7 @@ _TOKENS: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = tuple(
     )
 )
 
-_BEARER = re.compile(r"(?i)(\bbearer\s+)([A-Za-z0-9._~+/-]{16,}=*)")
+_BEARER = re.compile(r"(?i)(\bbearer[ \t]+)([A-Za-z0-9._~+/-]{16,}=*)")
 
 # a name ending in one of these words (DB_PASSWORD, client_secret, access_token, x-api-key; not "tokens",
 # "password_hash" or "secretary"), then ":", "=", ":=" or "=>", then the value: quoted, <a placeholder>, or up
@@ -61,7 +67,7 @@ _BEARER = re.compile(r"(?i)(\bbearer\s+)([A-Za-z0-9._~+/-]{16,}=*)")
 # lower-cased text (case-insensitive matching costs ~8x: 170 against 21 µs per kB), the values come from the text.
 _KV_RX = (
     r"(password|passwd|pwd|secret|token|api[_ -]?key|apikey|access[_ -]?key|private[_ -]?key)"
-    r"(?:[_-]?(?:key|value))?\b([\"']?\s*(?::=|=>|[:=])\s*)(?:\"([^\"\n]+)\"|'([^'\n]+)'|(<[^>\n]*>|[^\s\"',;]+))"
+    r"(?:[_-]?(?:key|value))?\b([\"']?[ \t]*(?::=|=>|[:=])[ \t]*)(?:\"([^\"\n]+)\"|'([^'\n]+)'|(<[^>\n]*>|[^\s\"',;]+))"
 )
 _KV, _KV_ANY_CASE = re.compile(_KV_RX), re.compile(_KV_RX, re.IGNORECASE)
 _USERINFO = re.compile(r"(://[^/\s:@]+:)([^/\s@]+)(@)")  # postgres://app:PASSWORD@db
@@ -161,6 +167,15 @@ class Redactor:
         text = _sub(_CARD, text, "card", counts, _card)
         return _sub(_RUN, text, "random", counts, _random), counts
 
+    def block(self, block: Block) -> tuple[Block, Counter[str]]:
+        """The block with its text and each of its lines redacted (a redacted text keeps its lines, so each
+        line keeps its box); the same block when nothing was found."""
+        text, counts = self.redact(block.text)
+        if not counts:
+            return block, counts
+        lines = tuple(TextLine(t, ln.box, ln.score) for t, ln in zip(text.split("\n"), block.lines, strict=True))
+        return Block(text, block.box, lines), counts
+
 
 def _mark(kind: str) -> str:
     return f"[redacted:{kind}]"
@@ -173,10 +188,11 @@ def _sub(
     counts: Counter[str],
     replace: Callable[[re.Match[str]], str | None] | None = None,
 ) -> str:
-    """rx's matches replaced (by `replace`, or by the marker); `replace` returning None keeps a match."""
+    """rx's matches replaced (by `replace`, or by the marker on each of their lines, so the text keeps its
+    lines); `replace` returning None keeps a match."""
 
     def one(m: re.Match[str]) -> str:
-        out = replace(m) if replace else _mark(kind)
+        out = replace(m) if replace else "\n".join([_mark(kind)] * (m.group(0).count("\n") + 1))
         if out is None:
             return m.group(0)
         counts[kind] += 1

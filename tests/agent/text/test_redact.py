@@ -14,7 +14,9 @@ import time
 import pytest
 
 from agent import config
+from agent.text.blocks import blocks
 from agent.text.redact import Redactor, compile_patterns, luhn
+from encoders.records import TextLine
 
 B64 = string.ascii_letters + string.digits
 rng = random.Random(15)
@@ -74,14 +76,15 @@ def test_a_terminal_with_leaked_keys_keeps_everything_but_the_keys():
 def test_a_private_key_block_is_one_finding():
     text = "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(PEM_BODY) + "\n-----END RSA PRIVATE KEY-----\nafter"
     out, c = Redactor().redact(text)
-    assert out == "[redacted:private-key]\nafter" and c == {"private-key": 1}
+    assert out == "\n".join(["[redacted:private-key]"] * (len(PEM_BODY) + 2) + ["after"])  # a marker per line
+    assert c == {"private-key": 1}
 
 
 def test_an_ocr_read_begin_line_without_its_end_hides_the_rest_of_the_line_and_the_base64_after_it():
     body = f"{PEM_BODY[0][:30]}\n{PEM_BODY[1]}\n{PEM_BODY[2][:20]}"
     text = f"$ cat key.pem\n----BEGIN PRIVATE KEY---- {body}\n$ echo done"
     out, c = Redactor().redact(text)
-    assert out == "$ cat key.pem\n[redacted:private-key]\n$ echo done", out
+    assert out == "$ cat key.pem\n" + "[redacted:private-key]\n" * 3 + "$ echo done", out
     assert c == {"private-key": 1}
 
 
@@ -285,3 +288,20 @@ def test_speed_per_kilobyte_of_screen_text():
 )
 def test_code_on_screen_that_names_a_secret_keeps_its_value(line):
     assert Redactor().redact(line) == (line, {})
+
+
+def test_redacted_text_keeps_its_lines_and_a_block_keeps_its_boxes():
+    lines = TERMINAL.split("\n")
+    out, _ = Redactor().redact(TERMINAL)
+    assert len(out.split("\n")) == len(lines)
+    spanning = Redactor([r"confidential\s+memo"]).redact("a confidential\nmemo here")
+    assert spanning == ("a [redacted:custom]\n[redacted:custom] here", {"custom": 1})
+
+    read = [TextLine(t, (10, 20 + 18 * i, 8 * len(t), 14), 0.9) for i, t in enumerate(lines)]
+    (block,) = blocks(read, max_chars=10_000)
+    clean, counts = Redactor().block(block)
+    assert clean.text == out and counts.total() == 8
+    assert [ln.box for ln in clean.lines] == [ln.box for ln in block.lines] and clean.box == block.box
+    assert [ln.text for ln in clean.lines] == out.split("\n")
+    plain = blocks([TextLine("nothing to hide here", (0, 0, 160, 14), 0.9)])[0]
+    assert Redactor().block(plain) == (plain, {})
