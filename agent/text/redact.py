@@ -53,7 +53,7 @@ _TOKENS: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = tuple(
         ("gitlab-token", r"\bglpat-[A-Za-z0-9_-]{20,}", ("glpat-",)),
         ("slack-token", r"\bxox[abprs]-[A-Za-z0-9-]{10,}", ("xox",)),
         ("stripe-key", r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}", ("k_live_", "k_test_")),
-        ("api-key", r"\bsk-(?:[A-Za-z]+-)*[A-Za-z0-9_-]{20,}", ("sk-",)),
+        ("api-key", r"\bsk-(?=[\w-]*\d)(?:[A-Za-z]+-)*[A-Za-z0-9_-]{20,}", ("sk-",)),  # a digit: no kebab-case
         ("google-key", r"\bAIza[0-9A-Za-z_-]{35}", ("AIza",)),
         ("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*", ("eyJ",)),
     )
@@ -71,10 +71,10 @@ _KV_RX = (
 )
 _KV, _KV_ANY_CASE = re.compile(_KV_RX), re.compile(_KV_RX, re.IGNORECASE)
 _USERINFO = re.compile(r"(://[^/\s:@]+:)([^/\s@]+)(@)")  # postgres://app:PASSWORD@db
-# Values that are no secret: shown masked, a placeholder or marker, a variable ($TOKEN, {{ token }}), or code on
-# screen (secret: bool, secret=True, token = load(path), pad_token=t["pad"], key = self.secret)
+# Values that are no secret: shown masked, a placeholder (<password>, [PAD]) or marker, a variable ($TOKEN,
+# {{ token }}), or code on screen (secret: bool, secret=True, token = load(path), pad_token=t["pad"], self.secret)
 _NOT_SECRET = re.compile(
-    r"[*•●·∙x.…]+|<[^>]*>|\[redacted:[\w-]+\]?|[$%{].*|.*[(\[{].*|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+"
+    r"[*•●·∙x.…]+|<[^>]*>|\[[^\]]*\]|\[redacted:[\w-]+|[$%{].*|[A-Za-z_][\w.]*[(\[].*|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+"
     r"|(?i:true|false|none|null|nil|undefined|bool|bytes|str|string|int|float|optional)"
 )
 
@@ -209,7 +209,7 @@ def _key_values(text: str, counts: Counter[str]) -> str:
     for m in rx.finditer(hay):
         g = 3 if m.group(3) is not None else 4 if m.group(4) is not None else 5
         value = text[m.start(g) : m.end(g)]
-        if _NOT_SECRET.fullmatch(value.rstrip(")]}")):  # code: `f(secret=True)`
+        if _NOT_SECRET.fullmatch(value) or _NOT_SECRET.fullmatch(value.rstrip(")]}")):  # `f(secret=True)`
             continue
         if m.group(1).lower() == "pwd" and value.startswith(("/", "~")):  # $PWD, $OLDPWD: the working directory
             continue

@@ -167,6 +167,7 @@ def test_numbers_that_are_not_cards_stay(text):
         ('"client_secret": "s3cr3t value"', "secret"),
         ("x-api-key: 12345abcde", "secret"),
         ("passwd hunter2 := nope; pwd: abc123", "secret"),
+        ("password: P@ss(w0rd]", "secret"),
         ("https://cdn.example.com/f.zip?sig=" + fake("", 40), "random"),
         ("blob " + fake("", 48, B64 + "+/") + "==", "random"),
         ("key " + fake("", 32, "0123456789abcdef"), "random"),  # 32 hex: API keys look like this (md5 too)
@@ -195,6 +196,7 @@ def test_each_detector_finds_its_kind(text, kind):
         "Pneumonoultramicroscopicsilicovolcanoconiosis is a long word",
         "================================================================",
         "task-runner-2024-01-15-nightly-build-artifacts-and-logs",
+        "sk-learn-compatible-estimator-interface",
         "[redacted:card] and token: [redacted:jwt]",
     ],
 )
