@@ -41,7 +41,7 @@ class Block:
 
     @property
     def score(self) -> float:
-        """The surest reading is not the point: the least sure line says how far to trust the block."""
+        """Its least sure line's score: how far the block as a whole can be trusted."""
         return min((ln.score for ln in self.lines), default=0.0)
 
 
