@@ -71,6 +71,12 @@ class ScreenCfg:
 
 
 @dataclass(frozen=True)
+class RedactCfg:
+    enabled: bool
+    patterns: tuple[str, ...]  # the user's own regexes, on top of the built-in detectors (agent/text/redact.py)
+
+
+@dataclass(frozen=True)
 class CameraCfg:
     enabled: bool
     name: str
@@ -145,6 +151,7 @@ class Config:
     device: DeviceCfg
     models: ModelsCfg
     screen: ScreenCfg
+    redact: RedactCfg
     camera: CameraCfg
     microphone: MicrophoneCfg
     ocr: OcrCfg
@@ -213,6 +220,17 @@ def _screen_exclusions(scr: dict) -> dict:
         raise ConfigError(str(e)) from None
     rects_t = tuple((r.x, r.y, r.w, r.h) for r in rects)
     return {**scr, "exclude_rects": rects_t, "exclude_windows": tuple(scr["exclude_windows"])}
+
+
+def _redact(r: dict) -> RedactCfg:
+    """User patterns compile here, so a bad one stops the start naming it, not the first screen text."""
+    from .text.redact import compile_patterns
+
+    try:
+        compile_patterns(r["patterns"])
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return RedactCfg(enabled=r["enabled"], patterns=tuple(r["patterns"]))
 
 
 def _metrics(m: dict) -> MetricsCfg:
@@ -340,6 +358,7 @@ def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> C
         device=DeviceCfg(**dev),
         models=ModelsCfg(**{**raw["models"], "labels": _labels(raw["models"]["labels"])}),
         screen=ScreenCfg(**_screen_exclusions(scr)),
+        redact=_redact(raw["redact"]),
         camera=CameraCfg(**cam),
         microphone=MicrophoneCfg(**mic),
         ocr=OcrCfg(**raw["ocr"]),

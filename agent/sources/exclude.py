@@ -155,7 +155,11 @@ class Exclusions:
             self.plan(0, 0, 1, 1)
         except Exception as e:
             reason = (str(e).splitlines() or [type(e).__name__])[0]
-            return f"exclude_windows needs an X11 window list: {reason}"
+            return (
+                f"exclude_windows needs an X11 window list: {reason}; nothing is captured without it "
+                "(the defaults hide private browser windows and password managers; [screen] exclude_windows = [] "
+                "captures with no window exclusions)"
+            )
         finally:
             self.close()  # the capture thread opens its own
         return None
