@@ -111,7 +111,6 @@ def image_text(
         return None, "off"
     from encoders.ocr import OcrEngine
 
-    from agent.text.blocks import Novelty
     from agent.text.redact import Redactor
 
     try:
@@ -120,7 +119,7 @@ def image_text(
         log.error("screen text is off: %s", e)
         return None, f"off: {first_line(e)}"
     redactor = Redactor(cfg.redact.patterns) if cfg.redact.enabled else None
-    worker = ImageText(engine, embedder, redactor, Novelty, put, cfg.ocr.min_interval_s, cfg.ocr.min_score)
+    worker = ImageText(engine, embedder, redactor, put, cfg.ocr.min_interval_s, cfg.ocr.min_score)
     return worker, "on"
 
 

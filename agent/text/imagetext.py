@@ -22,8 +22,10 @@ import numpy as np
 from agent.telemetry.metrics import percentile
 from encoders.records import Encoded, Frame, TextLine
 
+from .blocks import Novelty, blocks
 from .changes import Box, changed_bands, grey
-from .memories import Embedder, Redact, memories
+from .memories import Embedder, memories
+from .redact import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -36,30 +38,17 @@ class Reader(Protocol):
     def read(self, rgb: np.ndarray, regions: Sequence[Box] | None = None) -> list[TextLine]: ...
 
 
-class Block(Protocol):
-    text: str
-
-
-class Novelty(Protocol):
-    def new(self, lines: list[TextLine]) -> list[Block]:
-        """Blocks of the lines not stored before."""
-
-    def clear(self) -> None: ...
-
-
 class ImageText:
     def __init__(
         self,
         reader: Reader,
         embedder: Embedder,
-        redact: Redact,
-        novelty: Callable[[], Novelty],
+        redactor: Redactor | None,
         put: Callable[[Encoded], None],
         min_interval_s: float,
         min_score: float = 0.5,
     ) -> None:
-        self.reader, self.embedder, self.redact, self.put = reader, embedder, redact, put
-        self._novelty_of = novelty
+        self.reader, self.embedder, self.redactor, self.put = reader, embedder, redactor, put
         self.min_interval_s = min_interval_s
         self.min_score = min_score
         self._cond = threading.Condition()
@@ -144,11 +133,9 @@ class ImageText:
         lines = [ln for ln in self.reader.read(frame.data, regions) if ln.score >= self.min_score and ln.text.strip()]
         self.counts["read"] += 1
         self.counts["lines"] += len(lines)
-        novelty = self._novelty.get(frame.source)
-        if novelty is None:
-            novelty = self._novelty[frame.source] = self._novelty_of()
-        blocks = novelty.new(lines)
-        embs, redacted = memories(frame, [b.text for b in blocks], self.embedder, self.redact)
+        novelty = self._novelty.setdefault(frame.source, Novelty(min_score=self.min_score))
+        fresh = novelty.new(blocks(lines))
+        embs, redacted = memories(frame, [b.text for b in fresh], self.embedder, self.redactor)
         ms = (time.perf_counter() - t0) * 1000
         with self._cond:
             self._recent_ms = [*self._recent_ms[-RECENT + 1 :], ms]

@@ -13,6 +13,8 @@ import numpy as np
 
 from encoders.records import Embedding, Frame, text_id
 
+from .redact import Redactor
+
 MODALITY = "text"
 
 
@@ -24,18 +26,17 @@ class Embedder(Protocol):
     def encode(self, text: str) -> np.ndarray: ...
 
 
-class Redact(Protocol):
-    def __call__(self, text: str) -> tuple[str, int]:
-        """`text` with secrets replaced, and how many were."""
-
-
-def memories(frame: Frame, texts: Sequence[str], embedder: Embedder, redact: Redact) -> tuple[list[Embedding], int]:
+def memories(
+    frame: Frame, texts: Sequence[str], embedder: Embedder, redactor: Redactor | None
+) -> tuple[list[Embedding], int]:
     """One text memory per non-empty text, linked to `frame` (its id, source, capture time); and the number
-    of secrets redacted."""
+    of secrets redacted (`redactor` None: redaction is off in the config)."""
     out, redacted = [], 0
     for text in texts:
-        clean, n = redact(text)
-        redacted += n
+        clean = text
+        if redactor is not None:
+            clean, found = redactor.redact(text)
+            redacted += found.total()
         if not clean.strip():
             continue
         key = text_id(frame.source, frame.ts_ns, len(out))
