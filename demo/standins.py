@@ -99,7 +99,7 @@ class Display:
             raise RuntimeError("Xvfb did not start")
         self.name = f":{number}"
 
-    def show(self, rgb: np.ndarray, timeout: float = 10.0) -> None:
+    def show(self, rgb: np.ndarray, timeout: float = 10.0, title: str | None = None) -> None:
         """Put `rgb` full-screen; returns once its window is mapped, which is once it is drawn (feh makes the
         image the window's background before mapping it: a grab right after the map equals one taken later).
         The previous viewer goes only then, so the screen is never black in between. A viewer that dies or
@@ -115,7 +115,7 @@ class Display:
             root = x.screen().root
             before = {w.id for w in root.query_tree().children}
             viewer = subprocess.Popen(
-                [which("feh"), "-F", "-Z", "--hide-pointer", str(path)],
+                [which("feh"), "-F", "-Z", "--hide-pointer", *(["--title", title] if title else []), str(path)],
                 env={**os.environ, "DISPLAY": self.name},
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
