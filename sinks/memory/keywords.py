@@ -2,7 +2,10 @@
 
 Vectors find a memory by meaning; a number such as "4711" or a name such as "Müller" is found by its
 words. Chroma's own full-text filter (`where_document={"$contains": ...}`) neither ranks nor folds case or
-accents and must be asked bucket by bucket; bench/keywords.py measures both at 100k text blocks.
+accents and must be asked bucket by bucket. bench/keywords.py at 100k text blocks in 31 day buckets
+(shared 2-core machine, k=50): Chroma $contains p50 84 ms, p95 1344 ms, 862 rows/s inserted (1349 without
+documents: the words cost it a third); FTS5 p50 28 ms, p95 88 ms, 9.8k rows/s, ranked by bm25. Its cost
+grows with the rows a word matches (a word in most rows: ~150 ms), not with the index.
 
 Tokens are unicode61 with diacritics removed, so "Muller" finds "Müller" and "Müller" finds "Muller".
 Free user text becomes a safe MATCH expression (`match_expr`): only its words are kept, each quoted, so
