@@ -146,6 +146,7 @@ class MemoryStatus:
     store_starts: int = 0
     thumb_errors: int = 0
     retention_errors: int = 0
+    keyword_errors: int = 0  # keyword index (sinks/memory/keywords.py) writes or reads that failed
 
 
 @dataclass

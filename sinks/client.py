@@ -6,6 +6,9 @@ Imports only pyzmq, numpy and the wire format (never openvino or torch), so any 
     for msg in subscribe("ipc:///run/user/1000/sensorium/bus.sock", "emb.image", since=time.time() - 600,
                          query_endpoint="ipc:///run/user/1000/sensorium/query.sock"):
         print(msg.topic, msg.id, msg.labels, msg.vector.shape, msg.backfill)
+
+Text memories (topic emb.text.<source>) carry `msg.frame` and `msg.text` (None with `msg.redacted` set
+where the bus is neither local nor CURVE; backfilled rows always carry the words).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from sinks.bus.keys import ClientKeys
 from sinks.bus.wire import Message, WireError, decode
 
 BACKFILL_PAGE = 1000  # rows per backfill request (the most the daemon sends at once)
-MODALITIES = ("image", "audio")
+MODALITIES = ("image", "audio", "text")
 DEDUPE_WINDOW_S = 60.0  # live messages this much newer than the backfill cannot be duplicates of it
 
 
@@ -141,7 +144,9 @@ def query(
     """Memories nearest to `text`, an image file (a path the daemon can read) or a stored memory id (`like`).
 
     Best first, fused across embedding spaces by rank: dicts with id, ts, source, modality, space (of the
-    best score), score (best cosine), spaces, rrf, labels, thumb.
+    best score), score (best cosine; 0.0 if found only by its words), spaces ("keywords" among them when
+    found by its words), rrf, labels, thumb, and for text memories text (the words), frame (the frame they
+    were read from) and snippet (words around the query's, those in [brackets]); None for other memories.
     """
     body: dict = {"op": "query", "k": k, "since": _unix(since), "until": _unix(until)}
     body |= {"modality": modality, "source": source}

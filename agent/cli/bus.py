@@ -126,6 +126,8 @@ def cmd_query(args: argparse.Namespace) -> int:
         t = _clock(h["ts"], "%Y-%m-%d %H:%M:%S")
         labels = ", ".join(h["labels"][:3])
         print(f"{t}  {h['source']:<10} {h['score']:.3f}  {labels:<40} {h['thumb'] or ''}  [{' '.join(h['spaces'])}]")
+        if h.get("snippet"):  # a text memory: the words around the query's, matched ones in [brackets]
+            print(f"    {h['snippet']}")
     return 0
 
 
@@ -171,7 +173,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     when.add_argument("--since", type=parse_time, help="10m, 2h, 1d (ago), 14:00 or an ISO time")
     when.add_argument("--between", nargs=2, type=parse_time, metavar=("START", "END"), help="e.g. 14:00 15:00")
     q.add_argument("--until", type=parse_time, help="end of the window (with --since)")
-    q.add_argument("--modality", choices=["image", "audio"])
+    q.add_argument("--modality", choices=["image", "audio", "text"], help="text: screen text (and speech) only")
     q.add_argument("--source", help="e.g. cam0")
     q.add_argument("-k", type=int, default=5, help="how many results (1-1000)")
     q.add_argument("--json", action="store_true", help="results as JSON, for scripts")

@@ -4,6 +4,12 @@ A query is answered in every embedding space that can encode its input (MiniLM t
 installed; the image model's spaces for an image; every space a stored memory has a vector in), and the
 per-space rankings are fused by reciprocal rank (RRF, k=60): scores of different models are not
 comparable, ranks are. Each fused hit keeps its best cosine score and lists the spaces it was found in.
+A text query is also looked up by its words in the keyword index of text memories (screen text, speech;
+sinks/memory/keywords.py), whose bm25 ranking counts as one more ranking, space "keywords": so "invoice
+4711" finds the memory that reads "Invoice #4711" first even where MiniLM ranks it low. Every ranking is
+read RRF_DEPTH deep, so that a memory low in one ranking still adds its rank to another's. Hits of text
+memories carry `text` (their words), `frame` (the frame they were read from) and `snippet` (a few words
+around the query's, those in [brackets]).
 Also the "backfill" op: stored rows in a time window, oldest first, with their vectors.
 """
 
@@ -11,6 +17,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -21,12 +29,15 @@ import numpy as np
 from encoders.records import Embedding
 from sinks.bus import wire
 from sinks.memory import Memory
-from sinks.memory.rows import Hit
+from sinks.memory.keywords import PREFIX_MIN, TOKEN, words
+from sinks.memory.rows import KEYWORDS, Hit
 
 MAX_K = 1000
 MAX_TEXT = 2000
 MAX_PATH = 4096
 RRF_K = 60
+RRF_DEPTH = 50  # hits read from each ranking before fusing (at least k)
+SNIPPET_WORDS = 12
 MAX_BACKFILL = 1000  # rows per backfill reply
 MAX_IMAGE_BYTES = 64 << 20
 MAX_IMAGE_PIXELS = 100_000_000
@@ -96,6 +107,8 @@ def fuse(rankings: Sequence[Sequence[Hit]], k: int) -> list[dict[str, Any]]:
     """Reciprocal-rank fusion of per-space rankings: sum of 1/(60 + rank) per memory id, best first.
 
     A hit keeps the fields of its best-scoring space (`space`, `score`) and lists every space it was in.
+    The keyword ranking (space "keywords") has no cosine score: its hits take a vector space's score when
+    they have one, else keep 0.0, and give their snippet to the fused hit.
     """
     fused: dict[str, dict[str, Any]] = {}
     for ranking in rankings:
@@ -103,8 +116,11 @@ def fuse(rankings: Sequence[Sequence[Hit]], k: int) -> list[dict[str, Any]]:
             cur = fused.get(hit.id)
             if cur is None:
                 cur = fused[hit.id] = {**asdict(hit), "spaces": [], "rrf": 0.0}
-            elif hit.score > cur["score"]:
-                cur.update(space=hit.space, score=hit.score)
+            else:
+                if hit.space != KEYWORDS and (cur["space"] == KEYWORDS or hit.score > cur["score"]):
+                    cur.update(space=hit.space, score=hit.score)
+                for key in ("text", "frame", "snippet", "thumb"):
+                    cur[key] = cur[key] or getattr(hit, key)
             if hit.space not in cur["spaces"]:
                 cur["spaces"].append(hit.space)
             cur["rrf"] += 1.0 / (RRF_K + rank)
@@ -112,6 +128,34 @@ def fuse(rankings: Sequence[Sequence[Hit]], k: int) -> list[dict[str, Any]]:
     for h in out:
         h["rrf"] = round(h["rrf"], 6)
     return out
+
+
+def _fold(word: str) -> str:
+    """Case and accents away, as the keyword index's tokenizer does ("Müller" → "muller")."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c)).casefold()
+
+
+def snippet(text: str, query: str, n: int = SNIPPET_WORDS) -> str:
+    """About `n` words of `text` from just before the first word of `query` in it, those words in [brackets]
+    (a word of PREFIX_MIN letters matches as a prefix, as in the keyword index); the start if none is."""
+    wanted = [_fold(w) for w in words(query)]
+
+    def hit(word: str) -> bool:
+        w = _fold(word)
+        return any(
+            w == q or (len(q) >= PREFIX_MIN and not any(c.isdigit() for c in q) and w.startswith(q)) for q in wanted
+        )
+
+    found = list(TOKEN.finditer(text))
+    if not found:
+        return text[:80]
+    first = next((i for i, m in enumerate(found) if hit(m.group())), 0)
+    lo = max(0, first - 2)
+    hi = min(len(found), lo + n)
+    start = 0 if lo == 0 else found[lo].start()
+    end = len(text) if hi == len(found) else found[hi - 1].end()
+    body = re.sub(TOKEN, lambda m: f"[{m.group()}]" if hit(m.group()) else m.group(), text[start:end])
+    return ("…" if start else "") + " ".join(body.split()) + ("…" if end < len(text) else "")
 
 
 def read_image(path: str) -> np.ndarray:
@@ -152,12 +196,19 @@ class Searcher:
         else:
             probes = self._like(body["like"])
         exclude = body["like"] if kind == "like" else None  # more like this, not this again
-        n = k + (exclude is not None)
+        n = max(k, RRF_DEPTH) + (exclude is not None)
         rankings = []
         for space, vec in probes:
             hits = self.memory.search(space, vec, n, win.since, win.until, win.modality, win.source)
             rankings.append([h for h in hits if h.id != exclude])
-        return fuse(rankings, k)
+        if kind == "text":
+            rankings.append(self.memory.find_words(body["text"], n, win.since, win.until, win.modality, win.source))
+        out = fuse(rankings, k)
+        if kind == "text":
+            for h in out:
+                if h["text"] and not h["snippet"]:  # found by meaning only: show where its words are
+                    h["snippet"] = snippet(h["text"], body["text"])
+        return out
 
     def _text(self, text: Any) -> list[tuple[str, np.ndarray]]:
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
@@ -196,6 +247,10 @@ class Searcher:
         for hit, vec in rows:
             vec = np.ascontiguousarray(vec, dtype=wire.DTYPE)
             dim = int(vec.shape[0])
-            headers.append(wire.header(hit.id, hit.ts, hit.source, hit.modality, hit.space, dim, hit.labels, hit.thumb))
+            h = wire.header(
+                hit.id, hit.ts, hit.source, hit.modality, hit.space, dim, hit.labels, hit.thumb,
+                frame=hit.frame, text=hit.text,
+            )  # fmt: skip  # the query endpoint is local or CURVE (check_bind): the words may travel
+            headers.append(h)
             vectors.append(vec)
         return {"rows": headers, "more": len(rows) == limit}, vectors

@@ -9,7 +9,8 @@ Control ops: `{"op": "pause", "source": "cam0" | null, "for": seconds | null}` a
 `{"op": "resume", "source": ... }`; no source means every source, no `for` means until resumed. A pause
 is answered once the sources have let go of their sensors, so nothing is captured after the reply.
 `{"op": "forget", "since", "until" | "older_than"}` deletes memories and thumbnails in the range (on the
-memory's writer thread), replies with the count and publishes `sys.forget` {since, until, count}.
+memory's writer thread), replies with the count (and `keywords`: text memories taken out of the keyword
+index) and publishes `sys.forget` {since, until, count}.
 
 Query ops (agent/query/search.py): `{"op": "query", "text" | "image" | "like": ..., "k", "since", "until",
 "modality", "source"}` and `{"op": "backfill", "since", ...}`, whose reply is the JSON frame followed by

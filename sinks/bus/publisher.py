@@ -3,6 +3,10 @@
 `seq` counts per topic and is assigned at `put`, before any drop, so a subscriber (whatever prefix it
 subscribed to) sees every loss as a gap: the publisher's own queue overflowing, or ZMQ dropping for a
 slow subscriber at its high-water mark.
+
+A text memory's words go into its header only when the bus cannot be read off this machine in clear:
+an ipc:// (or inproc://) endpoint, tcp:// bound to a loopback address, or CURVE on (`words_may_travel`);
+otherwise the header says "text": null, "redacted": "transport" (sinks/bus/wire.py).
 """
 
 from __future__ import annotations
@@ -15,9 +19,16 @@ import zmq
 
 from encoders.records import Encoded
 from sinks.bus import wire
-from sinks.bus.keys import CurveServer, KeysError, check_bind
+from sinks.bus.keys import LOOPBACK, CurveServer, KeysError, check_bind, tcp_host
 
 log = logging.getLogger(__name__)
+
+
+def words_may_travel(endpoint: str, curve: object | None) -> bool:
+    """True when what is published on `endpoint` stays on this machine or is encrypted."""
+    host = tcp_host(endpoint)
+    local = endpoint.startswith(("ipc://", "inproc://")) or (host is not None and host in LOOPBACK)
+    return curve is not None or local
 
 
 class Publisher:
@@ -31,6 +42,7 @@ class Publisher:
     ) -> None:
         self.endpoint = endpoint
         self._curve = curve  # None: plain (only ipc:// or loopback tcp:// may bind)
+        self.redact = not words_may_travel(endpoint, curve)  # text memories' words left out of headers
         self._ctx = ctx or zmq.Context.instance()
         self._hwm = send_hwm
         self._q: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -54,8 +66,9 @@ class Publisher:
         """One message per vector; `thumb` is a JPEG already on disk (or None), advertised as is."""
         for e in item.embeddings:
             header = wire.header(
-                e.frame_id, e.ts_ns / 1e9, e.source, e.modality, e.space, e.dim, e.labels, thumb, e.scores
-            )
+                e.id, e.ts_ns / 1e9, e.source, e.modality, e.space, e.dim, e.labels, thumb, e.scores,
+                frame=e.frame_id if e.text else None, text=e.text or None, redact=self.redact,
+            )  # fmt: skip
             self._send(wire.topic_for(e.modality, e.source), header, e.vector)
 
     def publish_sys(self, topic: str, body: dict) -> None:

@@ -4,6 +4,13 @@ frame 0: topic  b"emb.<modality>.<source>"
 frame 1: header UTF-8 JSON {"v":1,"seq","id","ts","source","modality","space","dim","dtype","labels","thumb"}
 frame 2: vector dim × little-endian float32, L2-normalised
 
+Text memories (modality "text": screen text, speech; topic emb.text.<source>) add two header fields:
+"frame", the id of the frame the words were read from (its image vectors and thumbnail share it), and
+"text", the words. The words travel only on a bus that stays on this machine (ipc://, or tcp:// bound to
+127.0.0.1/localhost/::1) or is CURVE-encrypted; elsewhere the header says "text": null and
+"redacted": "transport", and a subscriber that needs the words asks the query endpoint (local or CURVE
+too), whose backfill rows carry them. `id` is the memory's own id ("<source>#text-<ns>"), not the frame's.
+
 `header` is the one place a vector's header is built. The query endpoint's backfill reply reuses it: a
 JSON frame whose "rows" are headers without `seq` (and without `scores`, which the store does not keep),
 then one vector frame per row.
@@ -21,6 +28,7 @@ import numpy as np
 VERSION = 1
 DTYPE = np.dtype("<f4")
 REQUIRED = ("v", "seq", "id", "ts", "source", "modality", "space", "dim", "dtype")
+REDACTED = "transport"  # "redacted": why a text memory's header carries "text": null
 
 
 class WireError(ValueError):
@@ -73,6 +81,21 @@ class Message:
         return self.header.get("thumb") or None
 
     @property
+    def frame(self) -> str | None:
+        """The frame a text memory was read from (None for other memories)."""
+        return self.header.get("frame") or None
+
+    @property
+    def text(self) -> str | None:
+        """A text memory's words; None for other memories and where the transport withheld them (`redacted`)."""
+        return self.header.get("text") or None
+
+    @property
+    def redacted(self) -> str | None:
+        """Why `text` is null though the memory has words ("transport": the bus is neither local nor CURVE)."""
+        return self.header.get("redacted") or None
+
+    @property
     def key(self) -> tuple[str, str]:
         """(id, space): one memory row; a frame has one per space."""
         return (self.id, self.space)
@@ -88,9 +111,14 @@ def header(
     labels: Sequence[str],
     thumb: str | None,
     scores: Sequence[float] | None = None,
+    *,
+    frame: str | None = None,
+    text: str | None = None,
+    redact: bool = False,
 ) -> dict[str, Any]:
     """A vector's header without `seq`, which the publisher stamps as it queues the message (per topic, in
-    queue order). `scores` is left out when not given: backfill rows come from the store, which keeps none."""
+    queue order). `scores` is left out when not given: backfill rows come from the store, which keeps none.
+    `frame` and `text` are given for text memories only; `redact` leaves the words out (see above)."""
     h: dict[str, Any] = {
         "v": VERSION,
         "id": id,
@@ -105,6 +133,12 @@ def header(
     if scores is not None:
         h["scores"] = list(scores)
     h["thumb"] = thumb
+    if frame is not None:
+        h["frame"] = frame
+    if text is not None:
+        h["text"] = None if redact else text
+        if redact:
+            h["redacted"] = REDACTED
     return h
 
 

@@ -123,7 +123,4 @@ def split(rec: Record, length: int) -> list[Record]:
     groups: dict[int, list[int]] = {}
     for i, m in enumerate(rec.metas):
         groups.setdefault(bucket_start(float(m["ts"]), length), []).append(i)
-    return [
-        Record(rec.space, [rec.ids[i] for i in idx], rec.vectors[idx], [rec.metas[i] for i in idx])
-        for _, idx in sorted(groups.items())
-    ]
+    return [rec.take(idx) for _, idx in sorted(groups.items())]

@@ -1,7 +1,9 @@
 """Which buckets and thumbnails go: retention by age and by bytes, and forgetting a time range.
 
-Planning is pure (over the bucket index); `execute` carries a plan out on the store and the thumbnails,
-and runs on the memory writer's thread (the single writer).
+Planning is pure (over the bucket index); `execute` carries a plan out on the store, the thumbnails and
+the keyword index, and runs on the memory writer's thread (the single writer). Keyword rows go before
+their bucket: if that fails the bucket stays and the next run tries both again, never leaving words of
+dropped rows searchable.
 """
 
 from __future__ import annotations
@@ -28,6 +30,14 @@ class Buckets(Protocol):
     def drop(self, bucket: Bucket) -> int: ...
 
     def trim(self, bucket: Bucket, since: float | None, until: float | None) -> int: ...
+
+
+class KeywordRows(Protocol):
+    """What retention asks of the keyword index (sinks/memory/keywords.py)."""
+
+    def remove(
+        self, since: float | None, until: float | None, space: str | None = None, end: float | None = None
+    ) -> int: ...
 
 
 def space_dim(space: str) -> int:
@@ -86,27 +96,46 @@ def forget(buckets: list[Bucket], since: float | None, until: float | None) -> P
 
 
 def execute(
-    plan: Plan, store: Buckets, thumbs: Thumbnails, since: float | None, until: float | None, out: dict
+    plan: Plan,
+    store: Buckets,
+    thumbs: Thumbnails,
+    since: float | None,
+    until: float | None,
+    out: dict,
+    keywords: KeywordRows | None = None,
 ) -> None:
-    """Drop and trim the plan's buckets, then its thumbnails; adds to out's buckets/rows/thumbs counts."""
+    """Drop and trim the plan's buckets (their keyword rows first), then its thumbnails; adds to out's
+    buckets/rows/thumbs counts."""
     for b in plan.drop:
+        if keywords is not None:
+            keywords.remove(b.start, None, b.space, b.end if b.bounded else None)
         out["rows"] += store.drop(b)
         out["buckets"] += 1
     for b in plan.trim:
+        if keywords is not None:
+            keywords.remove(max(b.start, since or b.start), until, b.space, b.end if b.bounded else None)
         out["rows"] += store.trim(b, since, until)
     if plan.thumbs_before is not None:
         out["thumbs"] += thumbs.remove(None, plan.thumbs_before - 1e-6)
 
 
-def apply(store: Buckets, thumbs: Thumbnails, now: float, days: float, max_bytes: int) -> dict[str, int]:
-    """Drop buckets past `days` (0: no limit), then the oldest past `max_bytes` (0: no limit), then thumbnails."""
+def apply(
+    store: Buckets,
+    thumbs: Thumbnails,
+    now: float,
+    days: float,
+    max_bytes: int,
+    keywords: KeywordRows | None = None,
+) -> dict[str, int]:
+    """Drop buckets past `days` (0: no limit), then the oldest past `max_bytes` (0: no limit), then thumbnails
+    (and the keyword rows of what was dropped)."""
     out = {"buckets": 0, "rows": 0, "thumbs": 0}
     if days:
-        execute(by_age(store.buckets(), now - days * 86400), store, thumbs, None, now, out)
+        execute(by_age(store.buckets(), now - days * 86400), store, thumbs, None, now, out, keywords)
     if max_bytes:
         buckets = store.buckets()
         sizes = {b.name: estimate_bytes(b.space, store.bucket_count(b)) for b in buckets}
-        execute(by_bytes(buckets, sizes, thumbs.bytes(), max_bytes), store, thumbs, None, None, out)
+        execute(by_bytes(buckets, sizes, thumbs.bytes(), max_bytes), store, thumbs, None, None, out, keywords)
     if out["buckets"] or out["rows"]:
         log.info("retention: dropped %(buckets)d buckets, %(rows)d rows, %(thumbs)d thumbnails", out)
     return out

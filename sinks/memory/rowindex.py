@@ -1,4 +1,5 @@
-"""The ids of one bucket's rows, with the capture time and source each id carries ('<source>-<ts_ns>').
+"""The ids of one bucket's rows, with the capture time and stream each id carries ('<stream>-<ts_ns>'; the
+stream is the source, or '<source>#text' for text memories, see encoders.records.text_id).
 
 Why: Chroma's metadata filter costs grow with the rows matching each condition in the whole database,
 not in the collection queried (measured with 1.5.9: a ts filter on a 333-row bucket took 7-13 ms in a
@@ -59,12 +60,12 @@ class RowIndex:
             self._arrays = None
 
     def sources(self) -> dict[str, str]:
-        """One id per source, to learn the source's modality from."""
+        """One id per stream, to learn the stream's modality from."""
         with self._lock:
             return {s: id_ for s, id_ in zip(self._src, self._ids, strict=True)}
 
     def select(self, since: float | None, until: float | None, sources: set[str] | None = None) -> list[str]:
-        """Ids with since <= ts <= until (and source in `sources` if given)."""
+        """Ids with since <= ts <= until (and stream in `sources` if given)."""
         with self._lock:
             if self._arrays is None:
                 ids, src = np.array(self._ids, dtype=object), np.array(self._src, dtype=object)

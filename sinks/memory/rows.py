@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+KEYWORDS = "keywords"  # the `space` of a hit found by its words (the keyword index), not by a vector
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -13,12 +15,17 @@ class Hit:
     source: str
     modality: str
     space: str
-    score: float  # cosine similarity
+    score: float  # cosine similarity (0.0 for a hit found only by its words: space "keywords")
     labels: list[str]
     thumb: str | None
+    # text memories (screen text, speech): the stored words, the frame they were read from, and the matched
+    # words with [highlights] when the hit came from the keyword index; None for every other row
+    text: str | None = None
+    frame: str | None = None
+    snippet: str | None = None
 
 
-def hit_from(id_: str, meta: dict, space: str, score: float) -> Hit:
+def hit_from(id_: str, meta: dict, space: str, score: float, doc: str | None = None) -> Hit:
     return Hit(
         id=id_,
         ts=float(meta["ts"]),
@@ -28,6 +35,8 @@ def hit_from(id_: str, meta: dict, space: str, score: float) -> Hit:
         score=score,
         labels=[x for x in str(meta.get("labels", "")).split("|") if x],
         thumb=str(meta.get("thumb") or "") or None,
+        text=doc or None,
+        frame=str(meta.get("frame") or "") or None,
     )
 
 

@@ -4,8 +4,9 @@ One file per failed batch, named by a growing sequence number, replayed oldest f
 again, and deleted only after the store took it. A file is written under a temporary name, fsynced and
 renamed, so a crash leaves either a whole record or none. Files are 0600 in a 0700 directory.
 
-File layout: b"SPL1", u32 little-endian header length, UTF-8 JSON header {"space", "dim", "ids", "metas"},
-then len(ids) × dim little-endian float32.
+File layout: b"SPL1", u32 little-endian header length, UTF-8 JSON header {"space", "dim", "ids", "metas"
+[, "docs"]}, then len(ids) × dim little-endian float32. "docs" (the words of text memories, null for other
+rows) is absent when no row of the record has any: files written before text memories read as before.
 """
 
 from __future__ import annotations
@@ -36,15 +37,24 @@ class Record:
     ids: list[str]
     vectors: np.ndarray  # (n, dim) float32
     metas: list[dict]
+    docs: list[str | None] | None = None  # Chroma documents: a text memory's words, None for other rows
 
     @property
     def oldest_ts(self) -> float:
         return min(float(m["ts"]) for m in self.metas)
 
+    def take(self, idx: list[int]) -> Record:
+        """The rows at `idx`, in that order."""
+        docs = None if self.docs is None else [self.docs[i] for i in idx]
+        return Record(self.space, [self.ids[i] for i in idx], self.vectors[idx], [self.metas[i] for i in idx], docs)
+
 
 def encode(rec: Record) -> bytes:
     vecs = np.ascontiguousarray(rec.vectors, dtype="<f4")
-    header = json.dumps({"space": rec.space, "dim": int(vecs.shape[1]), "ids": rec.ids, "metas": rec.metas}).encode()
+    h = {"space": rec.space, "dim": int(vecs.shape[1]), "ids": rec.ids, "metas": rec.metas}
+    if rec.docs is not None:
+        h["docs"] = rec.docs
+    header = json.dumps(h).encode()
     return MAGIC + struct.pack("<I", len(header)) + header + vecs.tobytes()
 
 
@@ -58,8 +68,11 @@ def decode(raw: bytes) -> Record:
         body = raw[8 + n :]
         if len(body) != len(ids) * dim * 4 or len(h["metas"]) != len(ids):
             raise SpoolError(f"truncated record: {len(body)} vector bytes for {len(ids)} rows of dim {dim}")
+        docs = h.get("docs")
+        if docs is not None and (len(docs) != len(ids) or not all(d is None or isinstance(d, str) for d in docs)):
+            raise SpoolError(f"docs do not match the {len(ids)} rows")
         vecs = np.frombuffer(body, dtype="<f4").reshape(len(ids), dim).astype(np.float32)
-        return Record(str(h["space"]), ids, vecs, list(h["metas"]))
+        return Record(str(h["space"]), ids, vecs, list(h["metas"]), None if docs is None else list(docs))
     except (KeyError, TypeError, ValueError) as e:
         raise SpoolError(f"bad spool header: {e}") from None
 
@@ -179,7 +192,7 @@ class Spool:
             if not keep:
                 self.pop(entry.path)
                 continue
-            kept = Record(rec.space, [rec.ids[i] for i in keep], rec.vectors[keep], [rec.metas[i] for i in keep])
+            kept = rec.take(keep)
             raw = encode(kept)
             tmp = entry.path.with_suffix(".tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -5,6 +5,11 @@ made on first use, so an unreachable server only makes calls fail (the writer sp
 failing start-up. The bucket index is read with one list_collections when the client connects and then
 kept up to date on create and drop; against a server, which other agents also write, it is re-read
 when older than `index_ttl_s`.
+
+A text memory (screen text, speech) is a row whose Chroma document is its words and whose metadata names
+the frame it was read from (`frame`). Its id "<source>#text-<ns>" makes "<source>#text" a stream of its own
+in the row index, so each id prefix (stream) has one modality: a `modality` filter selects streams, and a
+`source` filter "screen0" selects the streams "screen0" and "screen0#text".
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ class BucketStore:
         self._lock = threading.Lock()
         self._rows: dict[str, tuple[float, RowIndex]] = {}  # bucket name → (loaded at, its ids)
         self._rows_lock = threading.Lock()
-        self._modality: dict[str, str] = {}  # source → modality (a source has one)
+        self._modality: dict[str, str] = {}  # stream (id prefix, rowindex.split_id) → modality (one per stream)
         # buckets are queried in parallel: Chroma releases the GIL while it searches
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bucket-query")
 
@@ -123,11 +128,15 @@ class BucketStore:
         """Write rows of one bucket (from split); raises if the store refuses."""
         bucket, col = self._create(rec.space, bucket_start(float(rec.metas[0]["ts"]), self.bucket_s))
         try:
-            col.upsert(ids=rec.ids, embeddings=rec.vectors, metadatas=rec.metas)
+            if rec.docs is None:
+                col.upsert(ids=rec.ids, embeddings=rec.vectors, metadatas=rec.metas)
+            else:
+                col.upsert(ids=rec.ids, embeddings=rec.vectors, metadatas=rec.metas, documents=rec.docs)
         except InvalidArgumentError as e:  # bad data: the caller must not retry it
             raise Refused(str(e)) from e
-        for m in rec.metas:
-            self._modality.setdefault(str(m["source"]), str(m["modality"]))
+        for id_, m in zip(rec.ids, rec.metas, strict=True):
+            parts = split_id(id_)
+            self._modality.setdefault(parts[0] if parts else str(m["source"]), str(m["modality"]))
         with self._rows_lock:  # after the write: a concurrent first read of the ids either sees it or we add it
             cached = self._rows.get(bucket.name)
             if cached is not None:
@@ -167,17 +176,18 @@ class BucketStore:
         if not (window or modality or source):
             return None
         ri = self._row_index(b)
-        sources = None
+        streams = None
         if modality:
-            for src, id_ in ri.sources().items():
-                if src not in self._modality:
+            for stream, id_ in ri.sources().items():
+                if stream not in self._modality:
                     got = self._col(b).get(ids=[id_], include=["metadatas"])
                     for meta in got["metadatas"]:
-                        self._modality[src] = str(meta["modality"])
-            sources = {src for src in ri.sources() if self._modality.get(src) == modality}
+                        self._modality[stream] = str(meta["modality"])
+            streams = {s for s in ri.sources() if self._modality.get(s) == modality}
         if source:
-            sources = {source} if sources is None else sources & {source}
-        ids = ri.select(since, until, sources)
+            of_source = {s for s in ri.sources() if s == source or s.startswith(source + "#")}
+            streams = of_source if streams is None else streams & of_source
+        ids = ri.select(since, until, streams)
         return None if len(ids) == len(ri) and not ri.foreign else ids
 
     def _forget_col(self, bucket: Bucket) -> None:
@@ -226,19 +236,22 @@ class BucketStore:
         if ids is not None and not ids:
             return []
         if ids is not None and len(ids) <= SMALL:  # a few rows: exact scores here beat a query round trip
-            got = col.get(ids=ids, include=["metadatas", "embeddings"])
+            got = col.get(ids=ids, include=["metadatas", "embeddings", "documents"])
             vecs = np.asarray(got["embeddings"], np.float32)
             scores = vecs @ q[0] / np.maximum(np.linalg.norm(vecs, axis=1) * np.linalg.norm(q[0]), 1e-12)
             best = np.argsort(-scores, kind="stable")[:k]
-            return [hit_from(got["ids"][i], got["metadatas"][i], space, round(float(scores[i]), 4)) for i in best]
+            return [
+                hit_from(got["ids"][i], got["metadatas"][i], space, round(float(scores[i]), 4), got["documents"][i])
+                for i in best
+            ]
         res = col.query(
             query_embeddings=q,
             n_results=k if ids is None else min(k, len(ids)),
             ids=ids,
-            include=["metadatas", "distances"],
+            include=["metadatas", "distances", "documents"],
         )
-        rows = zip(res["ids"][0], res["metadatas"][0], res["distances"][0], strict=True)
-        return [hit_from(id_, meta, space, round(1.0 - float(dist), 4)) for id_, meta, dist in rows]
+        rows = zip(res["ids"][0], res["metadatas"][0], res["distances"][0], res["documents"][0], strict=True)
+        return [hit_from(id_, meta, space, round(1.0 - float(dist), 4), doc) for id_, meta, dist, doc in rows]
 
     def range(
         self,
@@ -261,12 +274,13 @@ class BucketStore:
                 ids = sorted(ids, key=lambda i: split_id(i)[1])[:limit]  # type: ignore[index]
                 if not ids:
                     continue
-                got = self._col(b).get(ids=ids, include=["metadatas", "embeddings"])
+                got = self._col(b).get(ids=ids, include=["metadatas", "embeddings", "documents"])
             except NotFoundError:
                 self._forget_col(b)
                 continue
-            for id_, meta, vec in zip(got["ids"], got["metadatas"], got["embeddings"], strict=True):
-                rows.append((hit_from(id_, meta, b.space, 0.0), np.asarray(vec, np.float32)))
+            cols = (got["ids"], got["metadatas"], got["embeddings"], got["documents"])
+            for id_, meta, vec, doc in zip(*cols, strict=True):
+                rows.append((hit_from(id_, meta, b.space, 0.0, doc), np.asarray(vec, np.float32)))
             rows.sort(key=lambda r: (r[0].ts, r[0].space, r[0].id))
         return rows[:limit]
 

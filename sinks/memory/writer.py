@@ -14,12 +14,19 @@ failing too; `purged`: spooled rows removed by forget). Frames refused because t
 
 Thumbnails (sinks/memory/thumbs.py) are written by the daemon's result stage before a row reaches `put`;
 the writer stores the path it is given, and forget and retention remove the files with their rows.
+
+A text memory (an Embedding with `text`: screen text, speech) is stored under its own id (`e.id`) with
+its words as the Chroma document and `frame` (the frame it was read from) in its metadata; once the store
+took it (written now or replayed from the spool) its words go into the keyword index
+(sinks/memory/keywords.py), which forget and retention empty with the rows. The keyword index counts no
+rows of its own: the invariant above is about the store's rows only.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,7 +40,8 @@ import numpy as np
 from encoders.records import Encoded
 from sinks.memory import retention
 from sinks.memory.buckets import parse_bucket
-from sinks.memory.rows import Hit, Refused
+from sinks.memory.keywords import Keywords, Row
+from sinks.memory.rows import KEYWORDS, Hit, Refused
 from sinks.memory.spool import Record, Spool
 from sinks.memory.storeproc import RemoteStore
 from sinks.memory.thumbs import Thumbnails
@@ -41,7 +49,7 @@ from sinks.memory.thumbs import Thumbnails
 if TYPE_CHECKING:
     from sinks.memory.store import BucketStore
 
-__all__ = ["Hit", "Memory"]
+__all__ = ["KEYWORDS", "Hit", "Memory"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -76,6 +84,7 @@ class Memory:
 
             self.store = BucketStore(data_dir / "chroma", url, parse_bucket(bucket))
         self.spool = Spool(data_dir / "spool")
+        self.keywords = Keywords(data_dir / "keywords")  # local to this daemon, also with a store server
         self.thumbs = Thumbnails(data_dir / "thumbs" if thumbnails else None, thumb_width)
         self.batch_size = batch_size
         self.flush_s = flush_s
@@ -101,6 +110,7 @@ class Memory:
         self.lost = 0  # rows neither stored nor spooled
         self.purged = 0  # spooled rows removed by forget
         self.retention_errors = 0
+        self.keyword_errors = 0  # keyword index writes or reads that failed (the rows themselves are stored)
 
     # -- the daemon's side ------------------------------------------------------------------------------
 
@@ -215,23 +225,56 @@ class Memory:
 
     def write(self, batch: Sequence[Encoded], thumbs: Mapping[str, str] | None = None) -> None:
         """Store `batch` now (or spool it); `thumbs`: thumbnail path by frame id, for the rows' metadata."""
-        rows: dict[tuple[str, int], tuple[list[str], list[np.ndarray], list[dict]]] = {}
+        rows: dict[tuple[str, int], tuple[list[str], list[np.ndarray], list[dict], list[str | None]]] = {}
         for item in batch:
             thumb = (thumbs or {}).get(item.frame.id)
             for e in item.embeddings:
                 # grouped by length too: a vector of the wrong length is refused alone, not with its batch
-                ids, vecs, metas = rows.setdefault((e.space, e.dim), ([], [], []))
-                ids.append(e.frame_id)
+                ids, vecs, metas, docs = rows.setdefault((e.space, e.dim), ([], [], [], []))
+                ids.append(e.id)
                 vecs.append(np.asarray(e.vector, np.float32))
                 meta = {"ts": e.ts_ns / 1e9, "source": e.source, "modality": e.modality}
-                metas.append(meta | {"labels": "|".join(e.labels), "thumb": thumb or ""})
-        for (space, _), (ids, vecs, metas) in rows.items():
-            for part in self.store.split(Record(space, ids, np.stack(vecs), metas)):
-                self._store(part)
+                meta |= {"labels": "|".join(e.labels), "thumb": thumb or ""}
+                if e.text:
+                    meta["frame"] = e.frame_id
+                metas.append(meta)
+                docs.append(e.text or None)
+        stored: list[Record] = []
+        for (space, _), (ids, vecs, metas, docs) in rows.items():
+            rec = Record(space, ids, np.stack(vecs), metas, docs if any(docs) else None)
+            stored += [part for part in self.store.split(rec) if self._store(part)]
+        self._index(stored)
         self._inflight_ts = None
 
-    def _store(self, part: Record) -> None:
-        """Into the store if nothing is spooled before it (order), else (or on failure) into the spool."""
+    def _index(self, records: Sequence[Record]) -> None:
+        """The words of stored text memories into the keyword index, in one transaction."""
+        rows = [
+            Row(
+                rec.ids[i],
+                float(m["ts"]),
+                str(m["source"]),
+                str(m["modality"]),
+                rec.space,
+                doc,
+                m.get("thumb") or None,
+                m.get("frame"),
+            )
+            for rec in records
+            if rec.docs is not None
+            for i, (m, doc) in enumerate(zip(rec.metas, rec.docs, strict=True))
+            if doc
+        ]
+        if not rows:
+            return
+        try:
+            self.keywords.add(rows)
+        except (sqlite3.Error, OSError) as e:  # the rows are stored; only their words are not searchable
+            self._count("keyword_errors", 1)
+            log.error("keyword index write of %d text memories failed: %s", len(rows), e)
+
+    def _store(self, part: Record) -> bool:
+        """Into the store if nothing is spooled before it (order), else (or on failure) into the spool.
+        True when the store took it now."""
         n = len(part.ids)
         if len(self.spool):
             self._replay()
@@ -239,11 +282,11 @@ class Memory:
             try:
                 self.store.upsert(part)
                 self._count("stored", n, queued=-n)
-                return
+                return True
             except Refused as e:
                 self._count("rejected", n, queued=-n)
                 log.error("store rejected %d rows in %s: %s", n, part.space, e)
-                return
+                return False
             except Exception as e:  # store errors must not kill the writer: spool, count, retry later
                 self._count("failed", n)
                 self._retry_at = time.monotonic() + self._backoff
@@ -254,6 +297,7 @@ class Memory:
         except OSError as e:
             self._count("lost", n, queued=-n)
             log.error("spool write of %d rows failed too, rows lost: %s", n, e)
+        return False
 
     def _replay(self, force: bool = False) -> None:
         """Spooled records into the store, oldest first, until one fails (then back off)."""
@@ -276,6 +320,7 @@ class Memory:
                 return
             self.spool.pop(path)
             self._count("stored", len(rec.ids))
+            self._index([rec])
             self._backoff = self.retry_s
             log.info("replayed %d spooled rows into %s (%d rows left)", len(rec.ids), rec.space, self.spool.rows)
 
@@ -291,11 +336,14 @@ class Memory:
         """Drop buckets past `retention_days`, then the oldest past `retention_bytes`, then their thumbnails."""
         now = time.time() if now is None else now
         return self._call(
-            lambda: retention.apply(self.store, self.thumbs, now, self.retention_days, self.retention_bytes)
+            lambda: retention.apply(
+                self.store, self.thumbs, now, self.retention_days, self.retention_bytes, self.keywords
+            )
         )
 
     def forget(self, since: float | None, until: float | None) -> dict[str, int]:
-        """Delete every row and thumbnail captured in [since, until], queued and spooled ones included."""
+        """Delete every row, thumbnail and keyword entry captured in [since, until], queued and spooled ones
+        included; `keywords` in the reply counts the text memories removed from the keyword index."""
         if since is None and until is None:
             raise ValueError("forget needs a time range")
         return self._call(lambda: self._forget(since, until))
@@ -312,6 +360,7 @@ class Memory:
         purged = self.spool.purge(since, until)
         self._count("purged", purged)
         out = {"count": purged, "buckets": 0, "rows": 0, "thumbs": 0}
+        out["keywords"] = self.keywords.remove(since, until)  # every space's, first: a failure forgets nothing
         retention.execute(
             retention.forget(self.store.buckets(), since, until), self.store, self.thumbs, since, until, out
         )
@@ -334,6 +383,28 @@ class Memory:
     ) -> list[Hit]:
         """Top-k rows of `space` nearest to `vector`, filtered by time window, modality and source."""
         return self.store.search(space, vector, k, since, until, modality, source)
+
+    def find_words(
+        self,
+        text: str,
+        k: int,
+        since: float | None = None,
+        until: float | None = None,
+        modality: str | None = None,
+        source: str | None = None,
+    ) -> list[Hit]:
+        """Text memories with the words of `text`, best first by bm25 (space "keywords", score 0: no cosine).
+
+        From this daemon's keyword index (sinks/memory/keywords.py); a failing index answers [] and counts."""
+        try:
+            found = self.keywords.search(text, k, since, until, modality, source)
+        except sqlite3.Error as e:
+            self._count("keyword_errors", 1)
+            log.error("keyword search failed: %s", e)
+            return []
+        return [
+            Hit(m.id, m.ts, m.source, m.modality, KEYWORDS, 0.0, [], m.thumb, m.text, m.frame, m.snippet) for m in found
+        ]
 
     def vectors(self, id: str) -> dict[str, np.ndarray]:
         """The stored vector of memory `id` in every space (for "more like this")."""
@@ -381,6 +452,7 @@ class Memory:
             "store_starts": remote.starts if remote else 0,
             "thumb_errors": self.thumbs.errors,
             "retention_errors": self.retention_errors,
+            "keyword_errors": self.keyword_errors,
         }
 
     def _known_buckets(self) -> int | None:

@@ -45,7 +45,7 @@ SAMPLE = {
     "memory": {
         "received": 2, "stored": 2, "queued": 0, "dropped": 0, "rejected": 0, "failed": 0, "lost": 0, "purged": 0,
         "recovered": 0, "spool_rows": 0, "spool_bytes": 0, "store_lag_s": 0.0, "buckets": 2, "store_process": 1022,
-        "store_starts": 1, "thumb_errors": 0, "retention_errors": 0,
+        "store_starts": 1, "thumb_errors": 0, "retention_errors": 0, "keyword_errors": 0,
     },
     "service": {"served": 1, "bad_requests": 0, "bad_frames": 0},
     "metrics": "http://127.0.0.1:45791/metrics",

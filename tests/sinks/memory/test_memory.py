@@ -172,7 +172,7 @@ def test_forget_removes_rows_queued_rows_and_thumbnails(tmp_path):
     mem.put(inside, mem.thumbs.save(inside.frame))  # still queued when forget comes, in the range: forgotten too
     mem.put(late, mem.thumbs.save(late.frame))  # queued too, captured after the range: kept
     out = mem.forget(MIDNIGHT - 86400, MIDNIGHT + 11)  # the whole day before, and two rows after
-    assert out == {"count": 6, "buckets": 1, "thumbs": 6}
+    assert out == {"count": 6, "buckets": 1, "thumbs": 6, "keywords": 0}
     mem.start()  # the writer now writes whatever is still queued
     mem.close()
     left = mem.range(None)
