@@ -21,7 +21,7 @@ import numpy as np
 
 from ..base import BadFrame
 from ..records import TextLine
-from ..runtime import Compiled, Runtime
+from ..runtime import Compiled, DeviceError, Runtime
 from . import detect, recognise
 
 # detector canvases (h, w), smallest first: a few changed lines; a 1280×720 frame at native scale (larger scaled)
@@ -123,9 +123,11 @@ class OcrEngine:
     def _compile(runtime: Runtime, xml: Path, shapes: dict[str, list[int]] | None) -> Compiled:
         try:
             return runtime.compile(xml, shapes)
-        except RuntimeError as e:  # OpenVINO's read/compile errors (a corrupt or truncated file)
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise OcrModelError(f"OCR model file unreadable: {xml} (or its .bin): {first}") from None
+        except DeviceError:  # no device could take it, or strict and missing: not the file's fault
+            raise
+        except RuntimeError as e:  # OpenVINO's read errors: a corrupt or truncated file
+            why = [line for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
+            raise OcrModelError(f"OCR model file unreadable: {xml} (or its .bin): {why[-1].strip()}") from None
 
     def _rec_infer(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         req = self._rec_req[x.shape[3] if self.static else 0]

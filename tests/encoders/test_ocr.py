@@ -86,6 +86,16 @@ def test_reads_rendered_lines_in_order(engine: OcrEngine, theme) -> None:
         assert bx <= x + 4 and by <= y + px // 2 < by + bh and bw > 5 * px and 0.5 < t.score <= 1.0
 
 
+def test_a_line_wider_than_the_widest_bucket_is_read_in_pieces(engine: OcrEngine) -> None:
+    text = "The quarterly report shows invoice 4711 was paid on time, the certificate error is fixed, and " * 2
+    text = text.strip()
+    img = render((1900, 60), [(10, 20, text, 14, "DejaVuSans.ttf")])
+    before = engine.stats["boxes"]
+    lines = engine.read(img)
+    assert engine.stats["boxes"] - before == 1  # one box, ≈ 3800 columns at height 48: three pieces
+    assert len(lines) == 1 and edits(lines[0].text, text) <= 1, lines
+
+
 def test_two_columns_are_read_row_by_row(engine: OcrEngine) -> None:
     left = ["alpha report draft", "second left line", "third left entry"]
     right = ["budget overview", "quarterly numbers", "closing remarks"]
@@ -178,6 +188,13 @@ def test_missing_model_file_is_named(runtime: Runtime, broken: Path) -> None:
 def test_corrupt_model_file_is_named(runtime: Runtime, broken: Path) -> None:
     (broken / "det.xml").write_text("<net><layers>truncated")
     with pytest.raises(OcrModelError, match=r"det\.xml"):
+        OcrEngine(runtime, broken)
+
+
+def test_truncated_weights_are_named(runtime: Runtime, broken: Path) -> None:
+    with (broken / "rec.bin").open("r+b") as f:
+        f.truncate(1_000_000)
+    with pytest.raises(OcrModelError, match=r"rec\.xml \(or its \.bin\): .*weights"):
         OcrEngine(runtime, broken)
 
 
