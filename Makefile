@@ -7,6 +7,9 @@ BIN    := $(VENV)/bin
 APT_TEST := xvfb feh pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 espeak-ng libgl1 libglib2.0-0
 # timm ships ImageNet label names we read at build time; installed without its deps (torchvision).
 TIMM   := timm==1.0.31
+# rapidocr ships the PP-OCRv6 ONNX files we convert at build time; installed without its deps (pyclipper,
+# shapely, omegaconf, requests...), which neither the build nor the daemon use: it is never imported.
+RAPIDOCR := rapidocr==3.10.0
 
 .PHONY: run test models install demo lint clean sysdeps bench
 
@@ -18,7 +21,7 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[build,test]'
-	$(BIN)/pip install --quiet --no-deps $(TIMM)
+	$(BIN)/pip install --quiet --no-deps $(TIMM) $(RAPIDOCR)
 	touch $@
 
 install: $(VENV)/.installed
