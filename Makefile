@@ -3,10 +3,15 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # System packages the tests drive for real: a virtual screen, a window to show on it, a sound server with
-# a null sink (ALSA's pulse plugin lets PortAudio reach it), a speech synthesiser.
-APT_TEST := xvfb feh pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 espeak-ng libgl1 libglib2.0-0
+# a null sink (ALSA's pulse plugin lets PortAudio reach it), a speech synthesiser, the fonts of the
+# screen-text pages (demo/textpages.py).
+APT_TEST := xvfb feh pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 espeak-ng libgl1 libglib2.0-0 \
+            fonts-dejavu-core fonts-urw-base35
 # timm ships ImageNet label names we read at build time; installed without its deps (torchvision).
 TIMM   := timm==1.0.31
+# bench/ocr.py compares our OCR with rapidocr's onnxruntime engine; installed without its deps (it wants
+# opencv-python-headless, which would clobber opencv-python's cv2); the deps it needs are in the test extra.
+RAPIDOCR := rapidocr==3.10.0
 
 .PHONY: run test models install demo lint clean sysdeps bench
 
@@ -18,7 +23,7 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[build,test]'
-	$(BIN)/pip install --quiet --no-deps $(TIMM)
+	$(BIN)/pip install --quiet --no-deps $(TIMM) $(RAPIDOCR)
 	touch $@
 
 install: $(VENV)/.installed
