@@ -9,8 +9,9 @@ APT_TEST := xvfb feh pulseaudio pulseaudio-utils libasound2-plugins libportaudio
             fonts-dejavu-core fonts-urw-base35
 # timm ships ImageNet label names we read at build time; installed without its deps (torchvision).
 TIMM   := timm==1.0.31
-# bench/ocr.py compares our OCR with rapidocr's onnxruntime engine; installed without its deps (it wants
-# opencv-python-headless, which would clobber opencv-python's cv2); the deps it needs are in the test extra.
+# rapidocr ships the PP-OCRv6 ONNX files we convert at build time, and bench/ocr.py compares our OCR with
+# its onnxruntime engine. Installed without its deps: it wants opencv-python-headless, whose cv2 would
+# clobber opencv-python's; the build never imports it, and what bench/ocr.py needs is in the test extra.
 RAPIDOCR := rapidocr==3.10.0
 
 .PHONY: run test models install demo lint clean sysdeps bench

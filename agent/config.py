@@ -54,6 +54,7 @@ class ModelsCfg:
     image: str
     text: str
     audio: str
+    ocr: str  # screen-text model (det + rec IRs)
     labels: tuple[str, ...]  # zero-shot labels when the image model is CLIP-family
 
 

@@ -53,6 +53,11 @@ SPECS: dict[str, ModelSpec] = {
         "silero-vad", "silero-vad", "encoders.build.silero_vad", 3,
         needs=("minilm-l6",), licence="MIT", source="pypi:silero-vad", modality="audio",
     ),
+    # screen text: PP-OCRv6 small det + rec, ONNX files shipped in the rapidocr wheel (installed --no-deps)
+    "ppocr-v6": ModelSpec(
+        "ppocr-v6", "rapidocr", "encoders.build.ppocr", 1, licence="Apache-2.0", source="pypi:rapidocr",
+        modality="ocr",
+    ),
 }  # fmt: skip
 
 # Known hub checkpoints (built by encoders.build.clip): short name -> (hub id, licence). Here, not in the

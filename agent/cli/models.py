@@ -35,7 +35,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from encoders.modelstore import NPU_READY, folder_size
 
     cfg, store = _store(args)
-    active = {cfg.models.image, cfg.models.text, cfg.models.audio}
+    active = {cfg.models.image, cfg.models.text, cfg.models.audio, cfg.models.ocr}
     rows = [("model", "built", "space", "size", "devices", "licence", "source")]
     for name, spec in store.specs().items():
         built = store.is_built(name)
@@ -79,7 +79,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     progress = Progress("")
     cfg, store = _store(args, progress)
-    names = args.names or [cfg.models.text, cfg.models.image, cfg.models.audio]
+    names = args.names or [cfg.models.text, cfg.models.image, cfg.models.audio, cfg.models.ocr]
     for name in names:
         target = name + "-int8" if args.int8 and not name.endswith("-int8") else name
         progress.name, progress.n, progress.t0 = target, 0, time.monotonic()
@@ -104,6 +104,13 @@ def _warm(cfg, store, name: str, device: str) -> None:
     dev = cfg.device
     runtime = Runtime(RuntimeConfig(device, dev.hint, dev.cpu_threads, dev.strict, cfg.daemon.cache_dir / "ov-cache"))
     folder = store.path(name)
+    if store.spec(name).modality == "ocr":  # det + rec in the shapes the engine uses (a width bucket each)
+        from encoders.ocr import OcrEngine
+
+        t0 = time.monotonic()
+        ocr = OcrEngine(runtime, folder)
+        print(f"  det.xml, rec.xml: compiled on {ocr.device} in {time.monotonic() - t0:.2f}s ({ocr.det.reason})")
+        return
     for xml in sorted(folder.glob("*.xml")):
         t0 = time.monotonic()
         static = runtime.needs_static_shapes()
