@@ -1,7 +1,7 @@
 """Character error rate of recognised screen text against the truth of a rendered page.
 
 Recognised lines are matched to truth lines by box overlap: each recognised line goes to the truth line
-it overlaps most (overlap = intersection over the smaller box, ≥ 0.5), and among truth lines it overlaps
+it overlaps most (`overlap` ≥ 0.5), and among truth lines it overlaps
 about as much (a detector's box spanning two grid cells), to the one whose text it is closest to by edit
 distance. A truth line's recognised lines are joined left to right, and its errors are the edit distance
 to its text; a truth line nothing matched counts every character as an error, and a recognised line that
@@ -85,15 +85,18 @@ def distance(a: str, b: str) -> int:
 
 
 def overlap(a: Box, b: Box) -> float:
-    """Intersection over the smaller box's area (a detector's padded box still covers its ink box fully)."""
+    """How much two boxes cover each other: the shared part of their x spans over the narrower span, times the
+    same for y. 1.0 when one box lies inside the other, even a detector's box padded well beyond the ink of a
+    small font, or one word read apart from the rest of its line."""
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
-    iw = min(ax + aw, bx + bw) - max(ax, bx)
-    ih = min(ay + ah, by + bh) - max(ay, by)
-    if iw <= 0 or ih <= 0:
+    if min(aw, ah, bw, bh) <= 0:
         return 0.0
-    smaller = min(aw * ah, bw * bh)
-    return iw * ih / smaller if smaller > 0 else 0.0
+    ix = min(ax + aw, bx + bw) - max(ax, bx)
+    iy = min(ay + ah, by + bh) - max(ay, by)
+    if ix <= 0 or iy <= 0:
+        return 0.0
+    return ix / min(aw, bw) * iy / min(ah, bh)
 
 
 def _centre_dist(a: Box, b: Box) -> float:

@@ -111,11 +111,20 @@ def test_combine_sums_errors_and_characters_not_rates() -> None:
     assert c.missing == ["Müller GmbH"]
 
 
-def test_overlap_is_relative_to_the_smaller_box() -> None:
+def test_overlap_is_relative_to_the_narrower_and_the_lower_box() -> None:
     assert overlap((0, 0, 10, 10), (0, 0, 100, 100)) == 1.0
     assert overlap((0, 0, 10, 10), (5, 0, 10, 10)) == 0.5
     assert overlap((0, 0, 10, 10), (10, 0, 10, 10)) == 0.0
     assert overlap((0, 0, 0, 0), (0, 0, 10, 10)) == 0.0
+    # one word of a long 9 px line, read with a box padded to 19 px: it lies within the line
+    assert overlap((240, 635, 369, 9), (494, 630, 118, 19)) == 115 / 118
+
+
+def test_a_word_read_apart_from_its_small_line_with_a_padded_box_still_matches() -> None:
+    truth = [T("IBAN DE44 5001    BIC INGDDEFFXXX", (240, 635, 369, 9), 12)]
+    found = [r("IBAN DE44 5001", (236, 630, 243, 19)), r("BIC INGDDEFFXXX", (494, 630, 118, 19))]
+    s = score(truth, found)
+    assert s.total.errors == 0 and not s.extra
 
 
 def test_distance_on_known_pairs() -> None:

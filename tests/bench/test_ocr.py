@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,21 @@ def test_quick_run_reads_the_pages_offline_and_prints_cer_speed_and_memory() -> 
     mem = re.search(r"^rapidocr\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s*$", text, re.M)
     assert mem and float(mem.group(4)) > 0, text  # reading costs memory
     assert mem.group(6) == "0", text  # no connection beyond loopback was even attempted
+
+
+def test_quick_run_of_our_engine_reads_a_page_offline(model_cache: Path) -> None:
+    from encoders.modelstore import ModelStore
+
+    ModelStore(model_cache).build("ppocr-v6")  # from the rapidocr wheel's ONNX files, no download
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "SENSORIUM_CACHE": str(model_cache)}
+    cmd = [sys.executable, "-m", "bench.ocr", "--quick", "--engines", "ours", "--pages", "invoice"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for screen in ("1280x720", "1920x1080"):
+        row = re.search(rf"^invoice\s+{screen}\s+527\s+([\d.]+)\s*$", out.stdout, re.M)
+        assert row and float(row.group(1)) < 5, out.stdout
+    mem = re.search(r"^ours\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s*$", out.stdout, re.M)
+    assert mem and mem.group(6) == "0", out.stdout
 
 
 def test_the_child_refuses_and_counts_connections_beyond_loopback() -> None:
