@@ -3,12 +3,15 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # System packages the tests drive for real: a virtual screen, a window to show on it, a sound server with
-# a null sink (ALSA's pulse plugin lets PortAudio reach it), a speech synthesiser.
-APT_TEST := xvfb feh pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 espeak-ng libgl1 libglib2.0-0
+# a null sink (ALSA's pulse plugin lets PortAudio reach it), a speech synthesiser, the fonts of the
+# screen-text pages (demo/textpages.py).
+APT_TEST := xvfb feh pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 espeak-ng libgl1 libglib2.0-0 \
+            fonts-dejavu-core fonts-urw-base35
 # timm ships ImageNet label names we read at build time; installed without its deps (torchvision).
 TIMM   := timm==1.0.31
-# rapidocr ships the PP-OCRv6 ONNX files we convert at build time; installed without its deps (pyclipper,
-# shapely, omegaconf, requests...), which neither the build nor the daemon use: it is never imported.
+# rapidocr ships the PP-OCRv6 ONNX files we convert at build time, and bench/ocr.py compares our OCR with
+# its onnxruntime engine. Installed without its deps: it wants opencv-python-headless, whose cv2 would
+# clobber opencv-python's; the build never imports it, and what bench/ocr.py needs is in the test extra.
 RAPIDOCR := rapidocr==3.10.0
 
 .PHONY: run test models install demo lint clean sysdeps bench

@@ -91,18 +91,19 @@ def percentile(values: list[float], q: float) -> float | None:
 # --- models ------------------------------------------------------------------------------------------------
 
 
-def model_cache() -> Path:
-    """Cache dir holding the built default models: $SENSORIUM_CACHE, the tests' cache, or the user cache."""
+def model_cache(names: tuple[str, ...] = MODELS) -> Path:
+    """Cache dir holding the built models `names` (the defaults): $SENSORIUM_CACHE, the tests' cache, or the user
+    cache."""
     from agent.config import default_dirs
     from encoders.modelstore import ModelStore
 
     candidates = [Path(os.environ["SENSORIUM_CACHE"])] if os.environ.get("SENSORIUM_CACHE") else []
     candidates += [ROOT / ".cache" / "test-models", default_dirs()[1]]
     for root in candidates:
-        if all(ModelStore(root).is_built(m) for m in MODELS):
+        if all(ModelStore(root).is_built(m) for m in names):
             return root
     where = ", ".join(map(str, candidates))
-    raise BenchError(f"default models not built in any of {where}: run `sensorium models build`")
+    raise BenchError(f"{', '.join(names)} not built in any of {where}: run `sensorium models build`")
 
 
 def model_dir(name: str) -> Path:

@@ -17,7 +17,7 @@ import traceback
 
 from .common import BenchError, Opts, Table, ratio
 
-BENCHES = ("pipeline", "alternative", "latency", "idle", "memory", "query", "scaling")
+BENCHES = ("pipeline", "alternative", "latency", "idle", "memory", "query", "scaling", "ocr")
 EXTRA = ("profile",)  # run only when asked: py-spy under saturation
 MODULES = {"query": "query_call"}  # bench/query.py is the memory benchmark itself, run in a child process
 
@@ -56,6 +56,12 @@ def goals(s: dict[str, float | None]) -> Table:
     row("CPU % of a core, screen changing at 1 fps", g("idle.changing_cpu_pct"), "report", None)
     at_most("peak RSS MB, three sources (daemon + capture child)", g("memory.peak_mb"), 600)
     at_least("scaling: worst pipeline / benchmark_app over nireq", g("scaling.min_ratio"), 0.9)
+    at_most("OCR character error rate % at >= 14 px", g("ocr.ours.cer_ge14_pct"), 2)
+    row("OCR character error rate % below 14 px", g("ocr.ours.cer_lt14_pct"), "report", None)
+    for h in (720, 1080):
+        at_most(f"OCR ms per changed {h}p frame, 1 thread", g(f"ocr.ours.ms_{h}p"), 1000)
+        at_least(f"OCR speed ours / rapidocr-onnxruntime ({h}p)", g(f"ocr.speed_{h}p"), 1.0)
+    at_most("OCR RSS added MB (load + reads, peak)", g("ocr.ours.rss_added_mb"), 150)
     return t
 
 
