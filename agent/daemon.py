@@ -39,6 +39,7 @@ from encoders.audio import AudioEncoder
 from encoders.clip import ClipText, ZeroShot
 from encoders.image import ImageEncoder
 from encoders.modelstore import ModelStore
+from encoders.ocr import OcrEngine
 from encoders.records import Encoded
 from encoders.runtime import Runtime, RuntimeConfig
 from encoders.text import TextEncoder
@@ -109,7 +110,6 @@ def image_text(
     or broken OCR model costs the screen its text, not the daemon its start)."""
     if not (cfg.ocr.screen or cfg.ocr.camera):
         return None, "off"
-    from encoders.ocr import OcrEngine
 
     from agent.text.redact import Redactor
 

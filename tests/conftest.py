@@ -21,7 +21,7 @@ def model_cache() -> Path:
 
     root = Path(os.environ.get("SENSORIUM_CACHE") or ROOT / ".cache" / "test-models")
     store = ModelStore(root)
-    for name in ("minilm-l6", "effnet-lite0", "silero-vad"):
+    for name in ("minilm-l6", "effnet-lite0", "silero-vad", "ppocr-v6"):
         store.build(name)
     return root
 
