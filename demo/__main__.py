@@ -1,6 +1,7 @@
 """`make demo`: sensorium end to end on a machine without sensors, in about a minute.
 
-A virtual screen (Xvfb) shows a slideshow of photos that ship with scikit-image, a virtual camera (MJPEG on
+A virtual screen (Xvfb) shows a slideshow of photos that ship with scikit-image and pages of text (an
+invoice, a terminal, a spreadsheet: demo/textpages.py), a virtual camera (MJPEG on
 127.0.0.1) shows a cup of coffee, and a private PulseAudio null sink plays speech (espeak-ng), a tone and
 noise into the "microphone". The real daemon runs on them for `--seconds` with a live `sensorium tail`,
 then a few text queries show what it remembered. Every process started here is stopped at the end, also
@@ -29,9 +30,11 @@ import numpy as np
 from agent import config
 from demo.standins import Display, MissingTool, MjpegServer, Pulse, noise, speech, stop_process, tone, which, write_wav
 
-SLIDES = ("chelsea", "coffee", "rocket", "astronaut")
+SLIDES = ("chelsea", "invoice", "coffee", "terminal", "rocket", "spreadsheet")  # photos and pages of text
 CAMERA = "coffee"  # a webcam looking at a desk
-QUERIES = ("a cat", "someone talking", "a cup of coffee")
+# what it saw, heard, and read on the screen (by the words, and by the meaning: no word in common)
+QUERIES = ("a cat", "someone talking", "a cup of coffee", "invoice 4711", "the TLS cert ran out of validity")
+SCREEN = (1280, 720)
 TALK = "Hello there. I am talking to you about the weather today, and then we will go for a long walk by the river."
 TOOLS = ("Xvfb", "feh", "pulseaudio", "pactl", "paplay", "espeak-ng")
 CONFIG = """\
@@ -63,14 +66,18 @@ def say(text: str = "") -> None:
 
 
 def photos() -> dict[str, np.ndarray]:
-    """The slideshow and camera photos (RGB); scikit-image ships them in its wheel, so no download."""
+    """The slideshow (photos and rendered pages) and the camera's photo, RGB; scikit-image ships the photos
+    in its wheel, so no download."""
     try:
         import skimage.data
     except ImportError:
         raise DemoError(
             "the demo needs scikit-image for its photos: pip install -e '.[demo]' (make demo does)"
         ) from None
-    return {name: getattr(skimage.data, name)() for name in {*SLIDES, CAMERA}}
+    from demo.textpages import PAGES, page
+
+    out = {name: page(name, SCREEN).rgb for name in SLIDES if name in PAGES}
+    return out | {name: getattr(skimage.data, name)() for name in {*SLIDES, CAMERA} if name not in PAGES}
 
 
 def sensorium(cfg_path: Path, *args: str) -> subprocess.CompletedProcess:
@@ -85,7 +92,7 @@ def ensure_models(cfg_path: Path) -> None:
 
     cfg = config.load(cfg_path)
     store = ModelStore(cfg.daemon.cache_dir)
-    names = (cfg.models.text, cfg.models.image, cfg.models.audio)
+    names = (cfg.models.text, cfg.models.image, cfg.models.audio, cfg.models.ocr)
     if all(store.is_built(n) for n in names):
         return
     say(f"building models into {cfg.daemon.cache_dir} (once; takes a minute or two)…")
@@ -244,7 +251,7 @@ def run(args: argparse.Namespace, tmp: Path, stack: ExitStack) -> None:
     _, cache, _ = config.default_dirs()  # the user's model cache, before SENSORIUM_HOME points at tmp
     os.environ.update({"SENSORIUM_HOME": str(tmp / "home"), "SENSORIUM_CACHE": str(cache)})
 
-    display = Display(tmp)
+    display = Display(tmp, size=f"{SCREEN[0]}x{SCREEN[1]}x24")
     stack.callback(display.close)
     display.start()
     display.show(images[SLIDES[0]])
@@ -258,7 +265,7 @@ def run(args: argparse.Namespace, tmp: Path, stack: ExitStack) -> None:
     cfg_path = tmp / "demo.toml"
     cfg_path.write_text(CONFIG.format(camera=camera.url))
     ensure_models(cfg_path)
-    say(f"screen      Xvfb {display.name}: a slideshow of {', '.join(SLIDES)} (scikit-image sample photos)")
+    say(f"screen      Xvfb {display.name}: a slideshow of {', '.join(SLIDES)} (photos and pages of text)")
     say(f"camera      {camera.url}: {CAMERA}")
     say(f"microphone  PulseAudio null sink {pulse.sink}, its monitor is the default input")
     say(f"memory      {tmp / 'home'} (models from {cache})\n")

@@ -29,6 +29,12 @@ def _clock(ts: float, fmt: str = "%H:%M:%S.%f") -> str:
     return text[:-3] if fmt.endswith("%f") else text
 
 
+def _words(text: str, n: int = 100) -> str:
+    """A text memory on one line, cut at `n` characters."""
+    flat = " / ".join(line.strip() for line in text.splitlines() if line.strip())
+    return flat if len(flat) <= n else flat[: n - 1] + "…"
+
+
 def cmd_tail(args: argparse.Namespace) -> int:
     from sinks.client import QueryError, subscribe
 
@@ -64,7 +70,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
                 gaps = sub.gaps
             t = _clock(msg.header.get("ts", time.time()))
             seq = "stored" if msg.backfill else f"seq={msg.seq}"
-            print(f"{t} {msg.topic:<22} {seq} {msg.space} {', '.join(msg.labels[:3])}", flush=True)
+            what = _words(msg.text) if msg.text else ", ".join(msg.labels[:3])  # a text memory: its words
+            print(f"{t} {msg.topic:<22} {seq} {msg.space} {what}", flush=True)
     except KeyboardInterrupt:
         pass
     except QueryError as e:  # the backfill could not be read

@@ -76,9 +76,21 @@ class Match:
     rank: float  # bm25: lower is better
 
 
+# Words that would match nearly every text memory ("a cat" must not find every screen with an "a" on it); a
+# query made of these only is searched as it is.
+STOPWORDS = frozenset(
+    "a an and are as at be but by for from has have in is it its of on or that the their there this to was "
+    "were will with what when where which who why how do does did not no you your i me my we our he she they "
+    "der die das und oder ein eine ist im in zu den dem des mit von für auf".split()
+)
+
+
 def words(text: str) -> list[str]:
-    """The words of free text, as the tokenizer would see them (NFKC first, so "ﬁle" is "file")."""
-    return TOKEN.findall(unicodedata.normalize("NFKC", text))[:MAX_TERMS]
+    """The words of free text worth searching for, as the tokenizer would see them (NFKC first, so "ﬁle" is
+    "file"), without stopwords unless there is nothing else."""
+    found = TOKEN.findall(unicodedata.normalize("NFKC", text))
+    kept = [w for w in found if w.casefold() not in STOPWORDS]
+    return (kept or found)[:MAX_TERMS]
 
 
 def match_expr(text: str, op: str = "AND") -> str | None:
@@ -228,4 +240,7 @@ class Keywords:
         )
         with self._rlock:
             rows = self._r.execute(sql, (*args, k)).fetchall()
-        return [Match(r[0], r[1], r[2], r[3], r[4], r[5], r[6] or None, r[7] or None, r[8]) for r in rows]
+        # a snippet is shown on one line: the lines of a block run on
+        return [
+            Match(r[0], r[1], r[2], r[3], r[4], " ".join(r[5].split()), r[6] or None, r[7] or None, r[8]) for r in rows
+        ]

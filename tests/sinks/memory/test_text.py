@@ -180,3 +180,12 @@ def test_spooled_text_is_indexed_when_replayed(tmp_path: Path) -> None:
         mem.close()
     st = mem.stats()
     assert st["recovered"] == st["stored"] == 1 and balanced(st)
+
+
+def test_stopwords_alone_do_not_match_and_snippets_are_one_line(tmp_path: Path) -> None:
+    kw = Keywords(tmp_path / "kw")
+    kw.add([Row("s#text-1", 100.0, "s", "text", "a/4", "There was a problem\nconfirming the ssl certificate")])
+    assert kw.search("a cat", 5) == []  # "a" is on nearly every screen: it finds nothing by itself
+    assert kw.search("the", 5)  # a query of stopwords only is searched as it is
+    (hit,) = kw.search("a certificate", 5)
+    assert "\n" not in hit.snippet and "[certificate]" in hit.snippet
