@@ -114,7 +114,7 @@ class ImageText:
             try:
                 self.read(frame)
             except Exception as e:  # a bad frame or a model error must not end the worker
-                self.counts["errors"] += 1
+                self._count(errors=1)
                 log.error("text of %s not read: %s", frame.id, e)
             finally:
                 with self._cond:
@@ -128,24 +128,27 @@ class ImageText:
         regions = changed_bands(self._prev.get(frame.source), g)
         self._prev[frame.source] = g
         if regions == []:
-            self.counts["unchanged"] += 1
+            self._count(unchanged=1)
             return None
         lines = [ln for ln in self.reader.read(frame.data, regions) if ln.score >= self.min_score and ln.text.strip()]
-        self.counts["read"] += 1
-        self.counts["lines"] += len(lines)
+        self._count(read=1, lines=len(lines))
         novelty = self._novelty.setdefault(frame.source, Novelty(min_score=self.min_score))
         fresh = novelty.new(blocks(lines))
         embs, redacted = memories(frame, [b.text for b in fresh], self.embedder, self.redactor)
         ms = (time.perf_counter() - t0) * 1000
+        self._count(redacted=redacted, memories=len(embs))
         with self._cond:
             self._recent_ms = [*self._recent_ms[-RECENT + 1 :], ms]
-            self.counts["redacted"] += redacted
-            self.counts["memories"] += len(embs)
         if not embs:
             return None
         item = Encoded(frame, tuple(embs), infer_ms=ms)
         self.put(item)
         return item
+
+    def _count(self, **n: int) -> None:
+        with self._cond:
+            for key, v in n.items():
+                self.counts[key] += v
 
     def stats(self) -> dict[str, Any]:
         with self._cond:
