@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-MODELS = ("minilm-l6", "effnet-lite0", "silero-vad")
+MODELS = ("minilm-l6", "effnet-lite0", "silero-vad", "ppocr-v6")
 
 
 class BenchError(RuntimeError):
