@@ -344,7 +344,7 @@ def measure(opts: Opts, engines: Sequence[str] = ENGINES, names: Sequence[str] |
     from demo.textpages import PAGES
 
     names = list(names or PAGES)
-    reps = 1 if opts.quick else max(1, round(3 * opts.scale))
+    reps = 1 if opts.quick else max(1, round(2 * opts.scale))
     results: dict[str, dict] = {}
     errors: dict[str, str] = {}
     for e in engines:
