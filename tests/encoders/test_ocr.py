@@ -86,6 +86,16 @@ def test_reads_rendered_lines_in_order(engine: OcrEngine, theme) -> None:
         assert bx <= x + 4 and by <= y + px // 2 < by + bh and bw > 5 * px and 0.5 < t.score <= 1.0
 
 
+def test_a_line_wider_than_the_widest_bucket_is_read_in_pieces(engine: OcrEngine) -> None:
+    text = "The quarterly report shows invoice 4711 was paid on time, the certificate error is fixed, and " * 2
+    text = text.strip()
+    img = render((1900, 60), [(10, 20, text, 14, "DejaVuSans.ttf")])
+    before = engine.stats["boxes"]
+    lines = engine.read(img)
+    assert engine.stats["boxes"] - before == 1  # one box, ≈ 3800 columns at height 48: three pieces
+    assert len(lines) == 1 and edits(lines[0].text, text) <= 1, lines
+
+
 def test_two_columns_are_read_row_by_row(engine: OcrEngine) -> None:
     left = ["alpha report draft", "second left line", "third left entry"]
     right = ["budget overview", "quarterly numbers", "closing remarks"]
@@ -122,7 +132,20 @@ def test_same_lines_are_not_recognised_twice(engine: OcrEngine) -> None:
     before = dict(engine.stats)
     again = engine.read(img)
     assert again == first and len(first) == 1
-    assert engine.stats["pieces_cached"] - before["pieces_cached"] == engine.stats["pieces"] - before["pieces"] >= 1
+    assert engine.stats["boxes_cached"] - before["boxes_cached"] == engine.stats["boxes"] - before["boxes"] == 1
+
+
+def test_scrolled_lines_are_not_recognised_again(engine: OcrEngine) -> None:
+    items = [(30, 40 + 36 * i, text, px, font) for i, (px, font, text) in enumerate(LINES[:4])]
+    img = render((900, 300), items, LIGHT_ON_DARK)
+    first = engine.read(img)
+    scrolled = np.full_like(img, img[0, 0])
+    scrolled[:-23] = img[23:]  # everything 23 px up, as a scroll does
+    before = dict(engine.stats)
+    again = engine.read(scrolled, [(0, 0, 900, 300)])
+    assert [t.text for t in again] == [t.text for t in first]
+    assert [t.box[1] for t in again] == pytest.approx([t.box[1] - 23 for t in first], abs=3)
+    assert engine.stats["boxes_cached"] - before["boxes_cached"] == len(first)
 
 
 def test_bad_frames(engine: OcrEngine) -> None:
@@ -165,6 +188,13 @@ def test_missing_model_file_is_named(runtime: Runtime, broken: Path) -> None:
 def test_corrupt_model_file_is_named(runtime: Runtime, broken: Path) -> None:
     (broken / "det.xml").write_text("<net><layers>truncated")
     with pytest.raises(OcrModelError, match=r"det\.xml"):
+        OcrEngine(runtime, broken)
+
+
+def test_truncated_weights_are_named(runtime: Runtime, broken: Path) -> None:
+    with (broken / "rec.bin").open("r+b") as f:
+        f.truncate(1_000_000)
+    with pytest.raises(OcrModelError, match=r"rec\.xml \(or its \.bin\): .*weights"):
         OcrEngine(runtime, broken)
 
 
