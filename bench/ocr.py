@@ -122,12 +122,12 @@ class Fresh:
     what a changed frame costs; `again` reads with the cache kept (an unchanged or scrolled screen)."""
 
     def __init__(self, engine: Any) -> None:
+        if not hasattr(engine, "_seen"):  # its private cache: fail loudly rather than time cached reads
+            raise BenchError("OcrEngine has no `_seen` line cache any more: update bench.ocr.Fresh")
         self.engine = engine
 
     def read(self, rgb: np.ndarray) -> list[TextLine]:
-        seen = getattr(self.engine, "_seen", None)
-        if seen is not None:
-            seen.clear()
+        self.engine._seen.clear()
         return self.engine.read(rgb)
 
     def again(self, rgb: np.ndarray) -> list[TextLine]:
