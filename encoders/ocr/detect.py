@@ -44,12 +44,27 @@ class Placement:
 
 
 def merge_regions(regions: Sequence[tuple[int, int, int, int]], width: int, height: int) -> list[tuple[int, ...]]:
-    """Regions clipped to the frame, empty ones dropped, overlapping or touching ones (within GAP) merged."""
+    """Regions clipped to the frame, empty ones dropped, overlapping or touching ones (within GAP) merged.
+
+    Many small rectangles (a diff's output) are first grouped on a coarse mask in one pass, so the pairwise
+    merge only sees a few groups.
+    """
     rects = []
     for x, y, w, h in regions:
         x0, y0, x1, y1 = max(0, int(x)), max(0, int(y)), min(width, int(x + w)), min(height, int(y + h))
         if x1 > x0 and y1 > y0:
             rects.append([x0, y0, x1, y1])
+    if len(rects) > 8:
+        cell = GAP // 2
+        mask = np.zeros((height // cell + 2, width // cell + 2), np.uint8)
+        for x0, y0, x1, y1 in rects:
+            mask[y0 // cell : y1 // cell + 1, x0 // cell : x1 // cell + 1] = 1
+        _, labels = cv2.connectedComponents(mask, connectivity=8)
+        groups: dict[int, list[int]] = {}
+        for x0, y0, x1, y1 in rects:
+            g = groups.setdefault(int(labels[y0 // cell, x0 // cell]), [x0, y0, x1, y1])
+            g[:] = [min(g[0], x0), min(g[1], y0), max(g[2], x1), max(g[3], y1)]
+        rects = list(groups.values())
     merged = True
     while merged:
         merged = False

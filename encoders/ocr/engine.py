@@ -24,8 +24,9 @@ from ..records import TextLine
 from ..runtime import Compiled, DeviceError, Runtime
 from . import detect, recognise
 
-# detector canvases (h, w), smallest first: a few changed lines; a 1280×720 frame at native scale (larger scaled)
-DET_SIZES = ((352, 640), (736, 1280))
+# detector canvases (h, w), smallest first: a few changed lines (a strip as wide as a 720p screen); a 1280×720
+# frame at native scale (larger frames scaled down to fit)
+DET_SIZES = ((256, 1280), (736, 1280))
 MIN_SIDE = 8  # a frame narrower or lower than this cannot hold a readable line
 MIN_SCORE = 0.5  # recogniser confidence below which a line is dropped (rapidocr's text_score)
 SEEN = 4096  # recognised line images remembered (a few screens' worth)

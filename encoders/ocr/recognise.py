@@ -2,10 +2,11 @@
 
 Each detected box is cropped axis-aligned (screens are upright, so there is no angle classifier and no
 rotation of tall crops: a narrow box is a short word such as "1" or "I", not vertical text), scaled to the
-model's height (48) and placed left-aligned in the narrowest width bucket that holds it, padded with the
-model's neutral 0. A line wider than the widest bucket is cut at the emptiest column near the bucket's end
-(a gap between words, found from the ink profile) and read in pieces. On a static-shape device every batch
-has the same size (padded with empty rows); elsewhere batches are as large as needed, up to that size.
+model's height (48) and placed left-aligned in the narrowest width bucket that holds it (elsewhere than on
+a static-shape device: in a width rounded up to a multiple of STEP), padded with the model's neutral 0. A
+line wider than the widest bucket is cut in a gap between words (see `split`) and read in pieces. On a
+static-shape device every batch of a bucket has the same size (padded with empty rows); elsewhere batches
+are as large as needed, up to that size.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import cv2
 import numpy as np
 
 HEIGHT = 48
-BUCKETS = (160, 320, 640, 1280)  # input widths; the time steps are width / 8
+BUCKETS = (160, 320, 640, 1280)  # input widths on a static-shape device; the time steps are width / 8
+# elsewhere widths are rounded up to a multiple of this: each new input shape costs the CPU plugin memory
+# (38 shapes at 64-column steps: +155 MB; 18 at 128: +104 MB; the 4 buckets: +79 MB) and padding costs time
+STEP = 128
 BATCH = 8  # lines per inference, fewer for the wider buckets (see `batch`)
 
 
@@ -99,14 +103,14 @@ def batches(items: Sequence[Piece], static: bool) -> list[tuple[int, list[int]]]
             n = batch(b)
             out += [(b, idx[k : k + n]) for k in range(0, len(idx), n)]
         return out
-    r32 = lambda i: -(-items[i].image.shape[1] // 32) * 32  # noqa: E731
+    rstep = lambda i: -(-items[i].image.shape[1] // STEP) * STEP  # noqa: E731
     k = 0
     while k < len(order):  # ascending widths: grow a batch while it stays within its widest line's size
         n = 1
-        while k + n < len(order) and n < batch(r32(order[k + n])):
+        while k + n < len(order) and n < batch(rstep(order[k + n])):
             n += 1
         idx = order[k : k + n]
-        out.append((r32(idx[-1]), idx))
+        out.append((rstep(idx[-1]), idx))
         k += n
     return out
 

@@ -122,6 +122,9 @@ def test_regions_restrict_detection(engine: OcrEngine) -> None:
     # two small regions far apart are packed onto one canvas and both read, in reading order
     two = engine.read(img, [(600, 600 - 580, 400, 60), (0, 580, 400, 60)])
     assert [t.text for t in two] == [whole[1], whole[2]]
+    # a diff's many small cells over the top-left line merge into one region
+    cells = [(x, y, 8, 8) for x in range(0, 400, 8) for y in range(24, 80, 8)]
+    assert [t.text for t in engine.read(img, cells)] == [whole[0]]
     assert engine.read(img, []) == []
     assert engine.read(img, [(5000, 5000, 10, 10), (10, 10, -5, 20)]) == []  # outside the frame / empty
 
