@@ -55,8 +55,8 @@ SPECS: dict[str, ModelSpec] = {
     ),
     # screen text: PP-OCRv6 small det + rec, ONNX files shipped in the rapidocr wheel (installed --no-deps)
     "ppocr-v6": ModelSpec(
-        "ppocr-v6", "rapidocr", "encoders.build.ppocr", 1, licence="Apache-2.0", source="pypi:rapidocr",
-        modality="ocr",
+        "ppocr-v6", "rapidocr", "encoders.build.ppocr", 1, licence="Apache-2.0",
+        source="pypi:rapidocr (ONNX files only)", modality="ocr",
     ),
 }  # fmt: skip
 

@@ -43,7 +43,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         if built:
             folder = store.path(name)
             meta = json.loads((folder / "meta.json").read_text())
-            space = meta.get("space") or ", ".join(sorted(set(meta.get("spaces", {}).values())))
+            space = meta.get("space") or ", ".join(sorted(set(meta.get("spaces", {}).values()))) or "(text lines)"
             size = _size(folder_size(folder))
         mark = "*" if name in active else ""
         rows.append((name + mark, "yes" if built else "no", space, size, NPU_READY, spec.licence, spec.source))

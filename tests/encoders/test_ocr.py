@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from bench.cer import distance as edits
 from encoders.base import BadFrame
 from encoders.modelstore import ModelStore
 from encoders.ocr import OcrEngine, OcrModelError
@@ -26,16 +27,6 @@ from tests.support.env import ROOT
 FONTS = Path("/usr/share/fonts/truetype/dejavu")
 DARK_ON_LIGHT = ((250, 250, 250), (25, 25, 25))
 LIGHT_ON_DARK = ((30, 32, 36), (225, 225, 225))
-
-
-def edits(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def render(size: tuple[int, int], items: list[tuple[int, int, str, int, str]], theme=DARK_ON_LIGHT) -> np.ndarray:
