@@ -57,6 +57,7 @@ from .sources.microphone import MicrophoneSource
 from .sources.screen import ScreenSource
 from .sources.supervisor import first_line
 from .text.imagetext import ImageText
+from .text.redact import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -104,15 +105,14 @@ def memory(cfg: Config) -> Memory:
 
 
 def image_text(
-    cfg: Config, runtime: Runtime, store: ModelStore, embedder: TextEncoder, put: Callable[[Encoded], None]
+    cfg: Config, runtime: Runtime, store: ModelStore, embedder: TextEncoder, put: Callable[[Encoded], None], n: int
 ) -> tuple[ImageText | None, str]:
-    """The screen-text worker and its state; None and the reason when it is off or cannot start (a missing
-    or broken OCR model costs the screen its text, not the daemon its start)."""
+    """The screen-text worker for `n` sources to read, and its state; None and the reason when it is off or
+    cannot start (a missing or broken OCR model costs the screen its text, not the daemon its start)."""
     if not (cfg.ocr.screen or cfg.ocr.camera):
         return None, "off"
-
-    from agent.text.redact import Redactor
-
+    if not n:
+        return None, "off: no source to read"
     try:
         engine = OcrEngine(runtime, store.require(cfg.models.ocr))
     except Exception as e:  # ModelNotBuilt, a corrupt IR, no device
@@ -180,7 +180,7 @@ class Daemon:
         # screen text: read from the kept frames of the sources the config names (after exclusions and gate)
         readers = {cfg.screen.name: cfg.ocr.screen, cfg.camera.name: cfg.ocr.camera}
         tapped = [s.name for s in self.sources if s.modality == "image" and readers.get(s.name)]
-        self.image_text, self.text_state = image_text(cfg, self.runtime, store, self.text, self.fanout.put)
+        self.image_text, self.text_state = image_text(cfg, self.runtime, store, self.text, self.fanout.put, len(tapped))
         if self.image_text is not None:
             self.latencies.inference["text"] = Histogram()
             for name in tapped:
