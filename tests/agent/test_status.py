@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import asdict
 
 from agent.cli.control import format_status
-from agent.status import SourceStatus, Status
+from agent.status import SourceStatus, Status, TextStatus
 
 # `sensorium status --json` of a screen + microphone daemon before the status was typed (camera added by hand)
 SAMPLE = {
@@ -54,8 +55,9 @@ SAMPLE = {
 
 def test_the_json_round_trips_key_for_key():
     st = Status.from_dict(copy.deepcopy(SAMPLE))
-    # one key is new: the result stage's queue (agent/pipeline/fanout.py); an older daemon's JSON reads as zeros
-    assert st.to_dict() == SAMPLE | {"fanout": {"queued": 0, "dropped": 0, "errors": 0}}
+    # new keys: the result stage's queue (agent/pipeline/fanout.py) and screen text; an older daemon's JSON
+    # reads as zeros (and screen text "off")
+    assert st.to_dict() == SAMPLE | {"fanout": {"queued": 0, "dropped": 0, "errors": 0}, "text": asdict(TextStatus())}
     assert Status.from_dict(st.to_dict()) == st
     cam = st.sources["cam0"]
     assert (cam.state, cam.kept, cam.errors, cam.paused_until, cam.queue) == ("paused", 5, 1, 1_800_000_000.5, 1)

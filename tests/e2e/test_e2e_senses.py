@@ -64,12 +64,13 @@ def raw_audio_in(data_dir: Path) -> list[str]:
 
     found = []
     store = data_dir / "chroma"
+    words = data_dir / "keywords"  # the text memories' keyword index (SQLite): checked below for audio rows
     for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
         with open(path, "rb") as f:
             head = f.read(8)
         if head.startswith(AUDIO_MAGIC):
             found.append(f"{path}: starts like audio {head!r}")
-        elif path.stat().st_size >= WINDOW_BYTES and store not in path.parents and not head.startswith(JPEG):
+        elif path.stat().st_size >= WINDOW_BYTES and not {store, words} & {*path.parents} and head[:3] != JPEG:
             found.append(f"{path}: {path.stat().st_size} bytes")
     client = chromadb.PersistentClient(path=str(store), settings=Settings(anonymized_telemetry=False))
     rows = 0
@@ -80,6 +81,13 @@ def raw_audio_in(data_dir: Path) -> list[str]:
             long = {k: len(str(v)) for k, v in meta.items() if len(str(v)) > 256}
             if doc or long or len(vec) > 1024:
                 found.append(f"{col.name}/{id_}: document {len(doc or '')} chars, long metadata {long}, dim {len(vec)}")
+    if (words / "index.sqlite").is_file():
+        import sqlite3
+
+        with sqlite3.connect(words / "index.sqlite") as db:
+            n = db.execute("select count(*) from docs where modality = 'audio'").fetchone()[0]
+        if n:
+            found.append(f"{words}: {n} audio rows with words")
     return found if rows else [f"no audio rows in {store} to check"]
 
 
