@@ -36,8 +36,8 @@ def measure(opts: Opts) -> Table:
         display.show(page("document", (1024, 768)).rgb)
         with DaemonProc(tmp, device_config(opts.device) + CONFIG) as d:
             time.sleep(3 if opts.quick else 5)  # start-up work (first frames, Chroma collections) is not idle
-            deadline = time.monotonic() + 60
-            while d.status().text.read < 1 and time.monotonic() < deadline:  # nor is reading the page once
+            deadline = time.monotonic() + 60  # nor is reading the page of text once
+            while (t := d.status().text).state == "on" and t.read < 1 and time.monotonic() < deadline:
                 time.sleep(0.5)
             time.sleep(1)
             s0 = d.status()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from agent import config
@@ -12,7 +11,7 @@ from agent.daemon import Daemon
 from agent.pipeline.mailbox import Mailboxes
 from demo.textpages import page
 from sinks.client import Subscriber
-from tests.agent.test_daemon import HandSource
+from tests.agent.test_daemon import HandSource, until
 
 
 def start(tmp_path: Path, cache: Path, extra: str) -> tuple[Daemon, HandSource]:
@@ -30,14 +29,6 @@ def start(tmp_path: Path, cache: Path, extra: str) -> tuple[Daemon, HandSource]:
     daemon = Daemon(config.load(path), sources=sources)  # type: ignore[arg-type]
     daemon.start()
     return daemon, cams[0]
-
-
-def until(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        time.sleep(0.05)
 
 
 def test_camera_text_is_read_when_the_config_asks(tmp_path: Path, model_cache: Path) -> None:
