@@ -149,7 +149,8 @@ def speak(text: str, voice: str = "en-us", wpm: int = 160) -> np.ndarray:
         samples, rate = read_wav(wav)
     if not samples.size:
         raise ValueError(f"espeak-ng -v {voice} wrote no audio for {text!r}")
-    return np.ascontiguousarray(soxr.resample(samples, rate, RATE, quality="HQ"), dtype=np.float32)
+    out = soxr.resample(samples, rate, RATE, quality="HQ")  # the filter can overshoot full scale a little
+    return np.ascontiguousarray(np.clip(out, -1.0, 1.0), dtype=np.float32)
 
 
 @lru_cache(maxsize=64)
@@ -195,7 +196,7 @@ def _note(freq: float, seconds: float, amp: float) -> np.ndarray:
     """A plucked-string-like note: fundamental plus decaying harmonics, with a short attack and release."""
     t = _t(seconds)
     wave_ = sum(np.sin(2 * np.pi * k * freq * t) / k**1.5 for k in range(1, 6))
-    env = np.minimum(1.0, t / 0.01) * np.exp(-2.5 * t)
+    env = np.minimum(1.0, t / 0.01) * np.exp(-6.0 * t)
     rel = int(0.02 * RATE)
     env[-rel:] *= np.linspace(1, 0, rel)
     return amp * wave_ * env
