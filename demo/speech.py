@@ -16,7 +16,7 @@ import argparse
 import subprocess
 import tempfile
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -164,6 +164,43 @@ def synthesise(s: Sentence | str) -> np.ndarray:
     """A sentence of the set (or its name) as float32 mono 16 kHz audio (read-only, cached)."""
     s = sentence(s) if isinstance(s, str) else s
     return _synth(s.text, s.voice, s.wpm)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Sentences of one language said back to back: long speech as Whisper takes it, a full window at a time."""
+
+    name: str
+    lang: str
+    text: str
+    audio: np.ndarray
+    sentences: tuple[str, ...]
+
+
+def windows(sentences: Sequence[Sentence], max_s: float = 29.0, gap_s: float = 0.5) -> list[Window]:
+    """`sentences` (kept in order, grouped by language) packed into windows of at most `max_s` seconds, with
+    `gap_s` of silence between sentences; a window is closed when the next sentence would not fit."""
+    gap = int(gap_s * RATE)
+    groups: list[list[Sentence]] = []  # each: one language, fits max_s
+    for lang in dict.fromkeys(s.lang for s in sentences):
+        used = -1.0  # samples in the open group, with the gaps between its sentences
+        for s in (s for s in sentences if s.lang == lang):
+            n = synthesise(s).size
+            if n > max_s * RATE:
+                raise ValueError(f"{s.name} alone is longer than a window ({n / RATE:.1f} s > {max_s} s)")
+            if used < 0 or used + gap + n > max_s * RATE:
+                groups.append([])
+                used = -gap
+            groups[-1].append(s)
+            used += gap + n
+    out: list[Window] = []
+    for g in groups:
+        pause = np.zeros(gap, np.float32)
+        audio = np.concatenate([x for s in g for x in (pause, synthesise(s))][1:])
+        name = f"{g[0].lang}-{sum(w.lang == g[0].lang for w in out) + 1}"
+        text = " ".join(s.text for s in g)
+        out.append(Window(name, g[0].lang, text, audio, tuple(s.name for s in g)))
+    return out
 
 
 # --- non-speech clips ---------------------------------------------------------------------------------------

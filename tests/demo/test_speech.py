@@ -23,6 +23,7 @@ from demo.speech import (
     sentence,
     speak,
     synthesise,
+    windows,
 )
 from tests.support.env import require
 
@@ -166,3 +167,24 @@ def test_the_set_is_written_as_wav_files(tmp_path: Path) -> None:
         assert (tmp_path / f"{s.name}.txt").read_text(encoding="utf-8").strip() == s.text
     a, rate = read_wav(tmp_path / "tone.wav")
     assert rate == RATE and a.size == int(CLIP_S * RATE)
+
+
+def test_windows_pack_sentences_of_one_language_in_order_up_to_the_limit() -> None:
+    chosen = [sentence(n) for n in ("budget-report", "de-budget", "marketing-cut", "launch-summary", "es-gastos")]
+    got = windows(chosen, max_s=25.0, gap_s=0.5)
+    assert [w.sentences for w in got] == [
+        ("budget-report", "marketing-cut"),  # the long one does not fit after them
+        ("launch-summary",),
+        ("de-budget",),
+        ("es-gastos",),
+    ]
+    assert [w.name for w in got] == ["en-1", "en-2", "de-1", "es-1"]
+    first = got[0]
+    a, b = synthesise("budget-report"), synthesise("marketing-cut")
+    assert first.audio.size == a.size + int(0.5 * RATE) + b.size  # a gap between, none after
+    assert np.array_equal(first.audio[: a.size], a) and not first.audio[a.size : a.size + 8000].any()
+    assert first.text == f"{sentence('budget-report').text} {sentence('marketing-cut').text}"
+    assert first.lang == "en" and got[2].lang == "de"
+    assert all(w.audio.size <= 25.0 * RATE for w in got)
+    with pytest.raises(ValueError, match="longer than a window"):
+        windows([sentence("launch-summary")], max_s=10.0)
