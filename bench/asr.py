@@ -516,7 +516,8 @@ def memory_table(results: Results, models: Sequence[str], engines: Sequence[str]
             peak = None if r["hwm_mb"] is None else r["hwm_mb"] - b
             t.add(model, e, b, r["rss_loaded_mb"] - b, r["rss_first_mb"] - b, r["rss_after_mb"] - b, peak,
                   len(r["outbound"]))  # fmt: skip
-            t.summary[f"asr.{model}.{e}.rss_added_mb"] = round(peak if peak is not None else r["rss_first_mb"] - b, 1)
+            t.summary[f"asr.{model}.{e}.rss_added_mb"] = round(r["rss_first_mb"] - b, 1)
+            t.summary[f"asr.{model}.{e}.rss_peak_mb"] = None if peak is None else round(peak, 1)
             if r["outbound"]:
                 t.notes.append(f"{model}/{e} tried to reach: {', '.join(r['outbound'][:5])}")
     t.notes.append("baseline = after importing the libraries and reading the audio; + peak = VmHWM, reset at the "
