@@ -64,12 +64,16 @@ def goals(s: dict[str, float | None]) -> Table:
         at_least(f"OCR speed ours / rapidocr-onnxruntime, CPU time ({h}p)", g(f"ocr.cpu_speed_{h}p"), 1.0)
     at_most("OCR RSS added MB (load + reads, peak)", g("ocr.ours.rss_added_mb"), 150)
     at_most("ASR word error rate % whisper-base, espeak-ng set", g("asr.whisper-base.ours.wer_pct"), 25)
+    row("ASR word error rate % whisper-base, faster-whisper (reference)", g("asr.whisper-base.faster-whisper.wer_pct"),
+        "report", None)  # fmt: skip
     row("ASR word error rate % whisper-tiny-en, English", g("asr.whisper-tiny-en.ours.wer_pct"), "report", None)
     for m in ("whisper-base", "whisper-tiny-en"):
         diff = g(f"asr.{m}.wer_diff_pts")
         row(f"ASR WER ours - faster-whisper, points ({m})", diff, "|x| <= 1", None if diff is None else abs(diff) <= 1)
     at_most("ASR real-time factor whisper-base, 1 thread (30 s windows)", g("asr.whisper-base.ours.rtf_window"), 0.1)
     row("ASR real-time factor whisper-base, 1 thread, per utterance", g("asr.whisper-base.ours.rtf"), "report", None)
+    row("ASR real-time factor whisper-base, faster-whisper (reference, 30 s windows)",
+        g("asr.whisper-base.faster-whisper.rtf_window"), "report", None)  # fmt: skip
     at_most("ASR RSS added MB whisper-base (load + 1st transcription)", g("asr.whisper-base.ours.rss_added_mb"), 250)
     at_most("ASR non-speech clips with text after the gates (base)", g("asr.whisper-base.ours.clips_after_gates"), 0)
     return t
