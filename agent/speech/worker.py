@@ -307,6 +307,11 @@ class SpeechText:
         else:
             log.warning("speech: %s failed: %s", what, self.last_error)
 
+    def idle(self) -> bool:
+        """Nothing open, waiting or being transcribed."""
+        with self._cond:
+            return not self._queue and self._busy is None and not any(s.open for s in self._segmenters.values())
+
     def stats(self) -> dict[str, Any]:
         with self._cond:
             seg: dict[str, int] = {}

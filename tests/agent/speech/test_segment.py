@@ -8,6 +8,7 @@ import pytest
 
 from agent.speech.segment import NS, SegmentCfg, Segmenter, Utterance
 from encoders.records import Frame
+from tests.agent.speech.helpers import play
 
 RATE, WINDOW, CHUNK = 16000, 15360, 512
 CHUNKS = WINDOW // CHUNK  # 30 per window
@@ -198,51 +199,11 @@ def test_late_repeated_and_bad_windows_are_counted_not_used() -> None:
 
 # -- real speech through the real audio encoder ---------------------------------------------------------------
 
-SENTENCES = ("The budget meeting moved to Thursday afternoon.", "Please send the slides to Maria before noon.")
 
-
-@pytest.fixture(scope="module")
-def encoder(model_cache, tmp_path_factory):
-    from encoders.audio import AudioEncoder
-    from encoders.modelstore import ModelStore
-    from encoders.runtime import Runtime, RuntimeConfig
-
-    runtime = Runtime(RuntimeConfig("CPU", "LATENCY", 1, False, tmp_path_factory.mktemp("ov-cache")))
-    return AudioEncoder(runtime, ModelStore(model_cache).require("silero-vad"), lambda r: None)
-
-
-@pytest.fixture(scope="module")
-def spoken(tmp_path_factory) -> list[np.ndarray]:
-    """Each sentence spoken by espeak-ng, at 16 kHz, without espeak's leading and trailing silence."""
-    import soxr
-
-    from demo.standins import speech
-    from tests.encoders.test_audio import load_wav
-
-    out = []
-    for i, text in enumerate(SENTENCES):
-        samples, rate = load_wav(speech(tmp_path_factory.mktemp("speech") / f"{i}.wav", text))
-        audio = soxr.resample(samples, rate, RATE).astype(np.float32)
-        loud = np.flatnonzero(np.abs(audio) > 0.01)
-        out.append(audio[loud[0] : loud[-1] + 1])
-    return out
-
-
-def mic(encoder, seg: Segmenter, audio: np.ndarray, silence_dbfs: float = -50.0) -> list[Utterance]:
-    """What the daemon does: 0.96 s windows every 0.48 s, the quiet ones dropped (the microphone's gate),
-    the rest encoded, the encoder handing each window's chunk probabilities to the segmenter."""
-    from agent.sources.microphone import dbfs
-
+def mic(encoder, seg: Segmenter, audio: np.ndarray) -> list[Utterance]:
     out: list[Utterance] = []
-    encoder.on_speech = lambda frame, probs: out.extend(seg.feed(frame, probs))
-    for start in range(0, len(audio) - WINDOW + 1, WINDOW // 2):
-        window = audio[start : start + WINDOW]
-        if dbfs(window) < silence_dbfs:
-            continue
-        off = start * NS // RATE
-        encoder.submit(Frame("mic0", "audio", window.copy(), T0 + off, M0 + off))
-    end = M0 + len(audio) * NS // RATE
-    return out + seg.tick(end + 2 * NS)  # time passes after the last window
+    play(encoder, audio, lambda frame, probs: out.extend(seg.feed(frame, probs)), T0, M0)
+    return out + seg.tick(M0 + len(audio) * NS // RATE + 2 * NS)  # time passes after the last window
 
 
 @pytest.mark.parametrize("between", ["silence", "quiet noise"])

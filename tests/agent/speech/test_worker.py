@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -15,54 +14,9 @@ from agent.speech.segment import NS, SegmentCfg, Utterance
 from agent.speech.worker import SpeechText
 from agent.text.redact import Redactor
 from encoders.records import Encoded, Frame
+from tests.agent.speech.helpers import Heard, Scripted
 
 RATE = 16000
-
-
-@dataclass
-class Heard:
-    """A transcript with encoders.asr.Transcript's fields."""
-
-    text: str
-    language: str = "en"
-    avg_logprob: float = -0.25
-    no_speech_prob: float = 0.01
-    compression_ratio: float = 1.2
-    tokens: int = 12
-    audio_s: float = 2.0
-    infer_ms: float = 5.0
-
-
-@dataclass
-class Scripted:
-    """Says the next of `answers` (the last one again when they run out); an Exception in them is raised.
-    `gate`: when set, each call waits for it first (a slow model)."""
-
-    answers: list[Heard | Exception]
-    name: str = "scripted"
-    device: str = "CPU"
-    sample_rate: int = RATE
-    calls: list[tuple[np.ndarray, str | None]] = field(default_factory=list)
-    gate: threading.Event | None = None
-
-    def transcribe(self, audio: np.ndarray, language: str | None = None) -> Heard:
-        if self.gate is not None:
-            self.gate.wait(30)
-        self.calls.append((audio, language))
-        answer = self.answers[min(len(self.calls) - 1, len(self.answers) - 1)]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
-@pytest.fixture(scope="module")
-def minilm(model_cache):
-    from encoders.modelstore import ModelStore
-    from encoders.runtime import Runtime, RuntimeConfig
-    from encoders.text import TextEncoder
-
-    runtime = Runtime(RuntimeConfig("CPU", "LATENCY", 1, False, model_cache / "ov-cache"))
-    return TextEncoder(runtime, ModelStore(model_cache).require("minilm-l6"))
 
 
 def utterance(start_s: float = 100.0, seconds: float = 2.0, source: str = "mic0", level: float = 0.1) -> Utterance:
