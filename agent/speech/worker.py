@@ -70,11 +70,13 @@ class Transcript(Protocol):
 
 
 class Transcriber(Protocol):
-    """Float32 mono audio at `sample_rate`, at most 30 s, to words (encoders.asr.Whisper)."""
+    """Float32 mono audio at `sample_rate`, at most 30 s, to words (encoders.asr.Whisper). An English-only model
+    (`multilingual` False) transcribes English only; a multilingual one may list its language codes (`languages`)."""
 
     name: str
     device: str
     sample_rate: int
+    multilingual: bool
 
     def transcribe(self, audio: np.ndarray, language: str | None = None) -> Transcript: ...
 
@@ -120,6 +122,9 @@ class SpeechText:
             raise ValueError(f"the speech model takes {transcriber.sample_rate} Hz audio, the windows are {rate} Hz")
         if queue < 1:
             raise ValueError(f"queue must be >= 1, got {queue}")
+        known = getattr(transcriber, "languages", None) if transcriber.multilingual else ("en",)
+        if language and known and language not in known:
+            raise ValueError(f"{transcriber.name} does not know language {language!r}")
         self.transcriber, self.embedder, self.redactor, self.put = transcriber, embedder, redactor, put
         self.rate, self.language, self.maxlen = rate, language, queue
         self.segment, self.thresholds = segment or SegmentCfg(), thresholds or Thresholds()

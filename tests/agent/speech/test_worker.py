@@ -240,6 +240,10 @@ def test_close_ends_the_open_utterance_and_transcribes_what_waits(minilm) -> Non
     assert len(out) == 1 and w.stats()["waiting"] == 0
 
 
-def test_the_model_must_take_the_windows_rate(minilm) -> None:
+def test_the_model_must_take_the_windows_rate_and_the_language(minilm) -> None:
     with pytest.raises(ValueError, match="16000 Hz"):
         SpeechText(Scripted([Heard("x")]), minilm, None, lambda item: None, rate=8000)
+    english = Scripted([Heard("x")], multilingual=False)
+    with pytest.raises(ValueError, match="does not know language 'de'"):
+        SpeechText(english, minilm, None, lambda item: None, rate=RATE, language="de")
+    SpeechText(english, minilm, None, lambda item: None, rate=RATE, language="en")
