@@ -21,6 +21,7 @@ Not thread-safe: its owner (agent/speech/worker.py) serialises calls.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -109,36 +110,58 @@ class Segmenter:
         if not n or probs.ndim != 1 or not len(probs) or n % len(probs) or not np.isfinite(probs).all():
             self.counts["bad"] += 1  # counted; the next good window sees the jump in time as a gap
             return []
-        if not np.isfinite(data).all():
-            self.counts["bad"] += 1
-            return []
-        self.counts["windows"] += 1
         chunk, win_ns = n // len(probs), n * NS // self.rate
         out: list[Utterance] = []
         skip = 0  # samples of this window already taken from the previous one
         if self._end_mono is not None:
             ahead = frame.mono_ns - self._end_mono
-            if ahead > TOLERANCE_NS:
-                out += self._gap(ahead)
-            elif -ahead >= win_ns - TOLERANCE_NS:  # nothing new in it (a late or repeated window)
+            if -ahead >= win_ns - TOLERANCE_NS:  # nothing new in it (a late or repeated window)
                 self.counts["late"] += 1
                 return out
-            else:
-                skip = min(n, max(0, round(-ahead * self.rate / NS)))
-        new = np.array(data[skip:], np.float32)  # a copy: the buffer outlives the frame
-        if not self._n:  # the buffer starts here
-            off = skip * NS // self.rate
-            self._t0 = (frame.mono_ns + off, frame.ts_ns + off)
+            skip = min(n, max(0, round(-ahead * self.rate / NS)))
+        if not np.isfinite(data[skip:]).all():  # (the audio encoder refuses such windows already)
+            self.counts["bad"] += 1
+            return []
+        self.counts["windows"] += 1
+        if self._end_mono is not None and frame.mono_ns - self._end_mono > TOLERANCE_NS:
+            out += self._gap(frame.mono_ns - self._end_mono)
         first = skip // chunk
         if not self._open and float(probs[first:].max()) < self.cfg.onset:
-            self._append(new, 0.0)  # no speech and none open: only the pre-roll is kept
-            self._drop_front(self._n - self._pad)
+            self._idle(data, skip, frame)  # the common case: no speech, none open
         else:
-            for c in range(first, len(probs)):
-                lo, hi = max(c * chunk, skip) - skip, (c + 1) * chunk - skip
-                out += self._piece(new[lo:hi], float(probs[c]))
+            if not self._n:  # the buffer starts here
+                off = skip * NS // self.rate
+                self._t0 = (frame.mono_ns + off, frame.ts_ns + off)
+            new = np.array(data[skip:], np.float32)  # a copy: the buffer outlives the frame
+            cuts = [max(c * chunk, skip) - skip for c in range(first, len(probs) + 1)]
+            ps = probs[first:].tolist()
+            if self._open and min(ps) >= self.cfg.onset and self._n + len(new) <= self._max:
+                self._pieces += [new[lo:hi] for lo, hi in pairwise(cuts)]  # speech goes on
+                self._probs += ps
+                self._n += len(new)
+                self._quiet = None
+            else:
+                for i, p in enumerate(ps):
+                    out += self._piece(new[cuts[i] : cuts[i + 1]], p)
         self._end_mono = frame.mono_ns + win_ns
         return out
+
+    def _idle(self, data: np.ndarray, skip: int, frame: Frame) -> None:
+        """Keep only the last pad_s of the audio so far: the pre-roll of an utterance that may start next."""
+        n = len(data)
+        if not self._pad:
+            self._clear()
+            return
+        if n - skip < self._pad:  # a hop shorter than the pre-roll: the buffer keeps some of its samples
+            if not self._n:
+                off = skip * NS // self.rate
+                self._t0 = (frame.mono_ns + off, frame.ts_ns + off)
+            self._append(np.array(data[skip:], np.float32), 0.0)
+            self._drop_front(self._n - self._pad)
+            return
+        off = (n - self._pad) * NS // self.rate
+        self._pieces, self._probs, self._n = [np.array(data[n - self._pad :], np.float32)], [0.0], self._pad
+        self._t0 = (frame.mono_ns + off, frame.ts_ns + off)
 
     def tick(self, now_mono: int) -> list[Utterance]:
         """End the open utterance when no window came for `wait_s` (the microphone dropped them as silent)
