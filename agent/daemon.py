@@ -285,7 +285,7 @@ class Daemon:
         if self.image_text is not None:
             self.image_text.close()
         if self.speech is not None:
-            self.speech.close()  # the open utterance and the waiting ones are transcribed (for up to 10 s)
+            self.speech.close()  # the open utterance and the waiting ones are transcribed (for up to 5 s)
         self.fanout.close()
         self.publisher.close()
         self.memory.close()

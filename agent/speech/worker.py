@@ -114,7 +114,7 @@ class SpeechText:
         queue: int = 4,
         segment: SegmentCfg | None = None,
         thresholds: Thresholds | None = None,
-        drain_s: float = 10.0,
+        drain_s: float = 5.0,
         clock: Callable[[], int] = time.monotonic_ns,
     ) -> None:
         """`rate`: the audio encoder's sample rate (the windows'); the transcriber must take the same."""
