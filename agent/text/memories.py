@@ -1,7 +1,7 @@
 """Text to text memories: redacted, embedded in the query text space, one Embedding per block.
 
-Shared by every sense that produces words (screen text now, speech next): what is stored and published is
-the redacted text only, and its vector is computed from that, so a secret leaves no trace in either.
+Shared by every sense that produces words (screen text, and speech in agent/speech): what is stored and published
+is the redacted text only, and its vector is computed from that, so a secret leaves no trace in either.
 """
 
 from __future__ import annotations
