@@ -58,7 +58,7 @@ from .sources.microphone import MicrophoneSource
 from .sources.screen import ScreenSource
 from .sources.supervisor import first_line
 from .speech.gates import Thresholds
-from .speech.segment import SegmentCfg
+from .speech.segment import LATE_S, SegmentCfg
 from .speech.worker import SpeechText
 from .text.imagetext import ImageText
 from .text.redact import Redactor
@@ -141,7 +141,8 @@ def speech_text(
         from encoders.asr import Whisper  # here: tokenizers and the decoder load only when speech is on
 
         model = Whisper(runtime, store.require(cfg.models.speech))
-        segment = SegmentCfg(sp.onset, sp.offset, sp.min_silence_s, sp.max_s, sp.pad_s, sp.min_speech_s)
+        wait_s = cfg.microphone.hop_s + LATE_S  # no window for this long after the last one: they were silent
+        segment = SegmentCfg(sp.onset, sp.offset, sp.min_silence_s, sp.max_s, sp.pad_s, sp.min_speech_s, wait_s)
         thresholds = Thresholds(sp.no_speech, sp.logprob, sp.min_logprob, sp.compression)
         redactor = Redactor(cfg.redact.patterns) if cfg.redact.enabled else None
         rate = int(store.meta(cfg.models.audio)["sample_rate"])  # the windows' rate: the model must take it

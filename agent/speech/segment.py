@@ -30,6 +30,7 @@ from encoders.records import Frame
 NS = 1_000_000_000
 TOLERANCE_NS = 1_000_000  # window times come from sample counts: closer than this is contiguous
 FILL = 512  # samples per piece of a zero-filled gap (silero's chunk)
+LATE_S = 0.32  # how late after its last sample a window may still arrive (mailbox, inference, a busy CPU)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class SegmentCfg:
     max_s: float = 30.0
     pad_s: float = 0.2  # pre-roll and post-roll
     min_speech_s: float = 0.25  # silero's min_speech_duration_ms
-    wait_s: float = 0.8  # a hop (0.48 s) and some slack for a window still on its way through inference
+    wait_s: float = 0.8  # the microphone's hop (0.48 s) and LATE_S: a window still on its way through inference
     seek_s: float = 2.0  # a cut at max_s goes to the quietest chunk this close to the end
 
 
