@@ -55,6 +55,7 @@ class ModelsCfg:
     text: str
     audio: str
     ocr: str  # screen-text model (det + rec IRs)
+    speech: str  # speech-transcript model (Whisper encoder + decoder IRs)
     labels: tuple[str, ...]  # zero-shot labels when the image model is CLIP-family
 
 
@@ -147,6 +148,23 @@ class OcrCfg:
 
 
 @dataclass(frozen=True)
+class SpeechCfg:
+    enabled: bool
+    language: str  # "" = detect per utterance
+    min_silence_s: float
+    max_s: float
+    pad_s: float
+    min_speech_s: float
+    onset: float
+    offset: float
+    queue: int
+    no_speech: float
+    logprob: float
+    min_logprob: float
+    compression: float
+
+
+@dataclass(frozen=True)
 class Config:
     daemon: DaemonCfg
     device: DeviceCfg
@@ -156,6 +174,7 @@ class Config:
     camera: CameraCfg
     microphone: MicrophoneCfg
     ocr: OcrCfg
+    speech: SpeechCfg
     bus: BusCfg
     store: StoreCfg
     query: QueryCfg
@@ -232,6 +251,28 @@ def _redact(r: dict) -> RedactCfg:
     except ValueError as e:
         raise ConfigError(str(e)) from None
     return RedactCfg(enabled=r["enabled"], patterns=tuple(r["patterns"]))
+
+
+def _speech(sp: dict) -> SpeechCfg:
+    """Whisper reads at most 30 s; probabilities are 0-1 with offset below onset (hysteresis)."""
+    if sp["language"] and not re.fullmatch(r"[a-z]{2,3}", sp["language"]):
+        want = '"" (detect) or a language code such as "en"'
+        raise ConfigError(f"'speech.language' must be {want}, got {sp['language']!r}")
+    for key in ("min_silence_s", "queue", "compression"):
+        _positive(sp, key, "speech")
+    for key in ("pad_s", "min_speech_s"):
+        _positive(sp, key, "speech", allow_zero=True)
+    if not 1 <= sp["max_s"] <= 30:
+        raise ConfigError(f"'speech.max_s' must be from 1 to 30 (Whisper reads 30 s at most), got {sp['max_s']!r}")
+    for key in ("onset", "offset", "no_speech"):
+        if not 0 <= sp[key] <= 1:
+            raise ConfigError(f"'speech.{key}' must be from 0 to 1, got {sp[key]!r}")
+    if sp["offset"] >= sp["onset"]:
+        raise ConfigError(f"'speech.offset' must be below speech.onset ({sp['onset']!r}), got {sp['offset']!r}")
+    for key in ("logprob", "min_logprob"):
+        if sp[key] > 0:
+            raise ConfigError(f"'speech.{key}' must be <= 0 (a log-probability), got {sp[key]!r}")
+    return SpeechCfg(**sp)
 
 
 def _metrics(m: dict) -> MetricsCfg:
@@ -363,6 +404,7 @@ def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> C
         camera=CameraCfg(**cam),
         microphone=MicrophoneCfg(**mic),
         ocr=OcrCfg(**raw["ocr"]),
+        speech=_speech(raw["speech"]),
         bus=BusCfg(**bus),
         store=StoreCfg(**st),
         query=QueryCfg(**raw["query"]),

@@ -28,6 +28,7 @@ from agent.status import (
     PublisherStatus,
     ServiceStatus,
     SourceStatus,
+    SpeechStatus,
     Status,
     TextStatus,
 )
@@ -56,6 +57,9 @@ from .sources.exclude import exclusions
 from .sources.microphone import MicrophoneSource
 from .sources.screen import ScreenSource
 from .sources.supervisor import first_line
+from .speech.gates import Thresholds
+from .speech.segment import LATE_S, SegmentCfg
+from .speech.worker import SpeechText
 from .text.imagetext import ImageText
 from .text.redact import Redactor
 
@@ -123,6 +127,35 @@ def image_text(
     return worker, "on"
 
 
+def speech_text(
+    cfg: Config, runtime: Runtime, store: ModelStore, embedder: TextEncoder, put: Callable[[Encoded], None], n: int
+) -> tuple[SpeechText | None, str]:
+    """The speech-transcript worker for `n` microphones, and its state; None and the reason when it is off or
+    cannot start (a missing or broken speech model costs the transcripts, not the daemon its start)."""
+    sp = cfg.speech
+    if not sp.enabled:
+        return None, "off"
+    if not n:
+        return None, "off: no microphone"
+    try:
+        from encoders.asr import Whisper  # here: tokenizers and the decoder load only when speech is on
+
+        model = Whisper(runtime, store.require(cfg.models.speech))
+        wait_s = cfg.microphone.hop_s + LATE_S  # no window for this long after the last one: they were silent
+        segment = SegmentCfg(sp.onset, sp.offset, sp.min_silence_s, sp.max_s, sp.pad_s, sp.min_speech_s, wait_s)
+        thresholds = Thresholds(sp.no_speech, sp.logprob, sp.min_logprob, sp.compression)
+        redactor = Redactor(cfg.redact.patterns) if cfg.redact.enabled else None
+        rate = int(store.meta(cfg.models.audio)["sample_rate"])  # the windows' rate: the model must take it
+        worker = SpeechText(
+            model, embedder, redactor, put, rate=rate, language=sp.language, queue=sp.queue, segment=segment,
+            thresholds=thresholds,
+        )  # fmt: skip
+    except Exception as e:  # ModelNotBuilt, a corrupt IR, no device, another sample rate
+        log.error("speech transcripts are off: %s", e)
+        return None, f"off: {first_line(e)}"
+    return worker, "on"
+
+
 def clip_text(runtime: Runtime, store: ModelStore, name: str, need: bool) -> ClipText | None:
     """The CLIP text tower when the image model is CLIP-family (and built, or needed: then it must be)."""
     if not need and not store.is_built(name):
@@ -174,15 +207,22 @@ class Daemon:
             labeler = ZeroShot(self.clip_text, list(cfg.models.labels)) if self.clip_text else None
             image_model = store.require(cfg.models.image)
             self.encoders["image"] = ImageEncoder(self.runtime, image_model, self.fanout.put, labeler=labeler)
+        # speech transcripts: utterances cut from the audio encoder's VAD, read by a worker of their own
+        self.mics = {s.name for s in self.sources if s.modality == "audio"}
+        n_mics = len(self.mics)
+        self.speech, self.speech_state = speech_text(cfg, self.runtime, store, self.text, self.fanout.put, n_mics)
         if "audio" in modalities:
-            self.encoders["audio"] = AudioEncoder(self.runtime, store.require(cfg.models.audio), self.fanout.put)
+            hear = self.speech.hear if self.speech is not None else None
+            audio_model = store.require(cfg.models.audio)
+            self.encoders["audio"] = AudioEncoder(self.runtime, audio_model, self.fanout.put, on_speech=hear)
         self.dispatchers = [Dispatcher(self.boxes[m], enc, m) for m, enc in self.encoders.items()]
         # screen text: read from the kept frames of the sources the config names (after exclusions and gate)
         readers = {cfg.screen.name: cfg.ocr.screen, cfg.camera.name: cfg.ocr.camera}
         tapped = [s.name for s in self.sources if s.modality == "image" and readers.get(s.name)]
         self.image_text, self.text_state = image_text(cfg, self.runtime, store, self.text, self.fanout.put, len(tapped))
-        if self.image_text is not None:
+        if self.image_text is not None or self.speech is not None:  # text memories' read times (OCR, ASR)
             self.latencies.inference["text"] = Histogram()
+        if self.image_text is not None:
             for name in tapped:
                 self.boxes["image"].tap(name, self.image_text.offer)
 
@@ -195,7 +235,7 @@ class Daemon:
             image=self.encoders.get("image"),  # type: ignore[arg-type]  # ImageEncoder.encode_now
             curve=query_curve,
             publish=self.publisher.publish_sys,  # sys.forget
-            on_pause=self.fanout.cut,  # a pause drops the source's frames still waiting or in flight
+            on_pause=self._cut,  # a pause drops the source's frames (and utterances) still waiting or in flight
             flush=self._flush,  # a forget also removes what was encoded (or read) before it
         )
         self.rates = Rates(self._counts)  # fps in/kept/dropped over the last ~10 s, for status
@@ -216,6 +256,8 @@ class Daemon:
         self.fanout.start()
         if self.image_text is not None:
             self.image_text.start()
+        if self.speech is not None:
+            self.speech.start()
         self.service.start()
         self.rates.start()
         for dispatcher in self.dispatchers:
@@ -243,6 +285,8 @@ class Daemon:
             dispatcher.stop()
         if self.image_text is not None:
             self.image_text.close()
+        if self.speech is not None:
+            self.speech.close()  # the open utterance and the waiting ones are transcribed (for up to 5 s)
         self.fanout.close()
         self.publisher.close()
         self.memory.close()
@@ -262,10 +306,18 @@ class Daemon:
         finally:
             self.stop()
 
+    def _cut(self, source: str) -> int:
+        """`source` was paused: drop what it captured that is still waiting (frames, utterances)."""
+        n = self.fanout.cut(source)
+        if self.speech is not None and source in self.mics:
+            n += self.speech.cut(source)
+        return n
+
     def _flush(self) -> bool:
         """Everything captured so far has reached memory (or is dropped): before a forget."""
         text = self.image_text.flush() if self.image_text is not None else True
-        return self.fanout.flush() and text
+        speech = self.speech.flush() if self.speech is not None else True
+        return self.fanout.flush() and text and speech
 
     def _counts(self) -> Counts:
         """Totals the per-second rates in status are computed from: captured, kept, dropped."""
@@ -312,6 +364,7 @@ class Daemon:
             fanout=FanOutStatus(**self.fanout.stats()),
             metrics=self.metrics.url if self.metrics else None,
             text=self._text_status(),
+            speech=self._speech_status(),
         )
 
     def _text_status(self) -> TextStatus:
@@ -319,3 +372,9 @@ class Daemon:
             return TextStatus(self.text_state)
         device = getattr(self.image_text.reader, "device", None)
         return TextStatus(self.text_state, device, **self.image_text.stats())
+
+    def _speech_status(self) -> SpeechStatus:
+        if self.speech is None:
+            return SpeechStatus(self.speech_state)
+        model = self.speech.transcriber
+        return SpeechStatus(self.speech_state, getattr(model, "device", None), model.name, **self.speech.stats())

@@ -177,6 +177,38 @@ class TextStatus:
 
 
 @dataclass
+class SpeechStatus:
+    """The speech-transcript worker (agent/speech/worker.py): utterances cut, transcribed, and what came of them."""
+
+    state: str = "off"  # "on", "off" (config), or why it could not start (the model is missing, ...)
+    device: str | None = None
+    model: str | None = None
+    windows: int = 0  # encoded microphone windows the segmenter read
+    gaps: int = 0  # jumps in capture time (windows dropped as silent, or lost): silence to the segmenter
+    utterances: int = 0  # cut and queued for the model
+    short: int = 0  # speech too short to transcribe (clicks)
+    max_cuts: int = 0  # utterances cut at max_s
+    dropped: int = 0  # the oldest waiting one, when the queue was full
+    discarded: int = 0  # open or waiting when a pause or forget came
+    transcribed: int = 0
+    gated: dict[str, int] = field(default_factory=dict)  # transcripts not stored, by reason (agent/speech/gates.py)
+    trimmed: int = 0  # transcripts stored with a trailing loop cut off
+    memories: int = 0  # text memories handed to the result stage
+    redacted: int = 0
+    bad_audio: int = 0  # utterances with NaN/inf samples (not transcribed)
+    clipped: int = 0
+    dc_offset: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    waiting: int = 0
+    audio_s: float = 0.0  # seconds of audio transcribed
+    p50_ms: float | None = None  # transcription of one utterance
+    p95_ms: float | None = None
+    lag_p50_ms: float | None = None  # end of an utterance → its memory to the result stage
+    lag_p95_ms: float | None = None
+
+
+@dataclass
 class Status:
     uptime_s: float
     device: dict[str, str]  # modality (and "text") → the device its model runs on
@@ -191,6 +223,7 @@ class Status:
     fanout: FanOutStatus = field(default_factory=FanOutStatus)
     metrics: str | None = None  # where Prometheus scrapes, None when off
     text: TextStatus = field(default_factory=TextStatus)
+    speech: SpeechStatus = field(default_factory=SpeechStatus)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of `status --json` and of the heartbeat's `status`."""
@@ -208,6 +241,7 @@ class Status:
             "fanout": _flat(self.fanout),
             "metrics": self.metrics,
             "text": _flat(self.text),
+            "speech": _flat(self.speech),
         }
 
     @classmethod
@@ -228,6 +262,7 @@ class Status:
             fanout=FanOutStatus(**_known(FanOutStatus, d.get("fanout", {}))),
             metrics=d.get("metrics"),
             text=TextStatus(**_known(TextStatus, d.get("text", {}))),
+            speech=SpeechStatus(**_known(SpeechStatus, d.get("speech", {}))),
         )
 
 

@@ -19,11 +19,16 @@ windows/s). Inline, a window the IR finds silent can still be refused as a BadFr
 and context per window makes a window's vector depend on that window only (dropped windows, several
 sources and replays cannot leak into it), at the cost of a weaker first chunk, which the top-k
 aggregation below ignores. Only numpy and OpenVINO are imported here.
+
+`on_speech` (optional) receives every encoded window with its per-chunk speech probabilities, on the
+dispatcher's thread as part of `outputs`: speech transcripts segment utterances from them (agent/speech),
+so the VAD runs once. It must not block; an exception from it is logged and the window is encoded anyway.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +39,8 @@ import openvino as ov
 from .base import BadFrame, FrameEncoder, Outputs
 from .records import Encoded, Frame
 from .runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 # Speech score = mean of the 8 highest chunk probabilities (8 × 32 ms ≈ 250 ms, silero's default
 # min_speech_duration_ms): a window with a short phrase and a pause still reads as speech.
@@ -73,7 +80,15 @@ class AudioEncoder(FrameEncoder):
     modality = "audio"
     inline = True
 
-    def __init__(self, runtime: Runtime, model_dir: Path, on_result: Callable[[Encoded], None]) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        model_dir: Path,
+        on_result: Callable[[Encoded], None],
+        on_speech: Callable[[Frame, np.ndarray], None] | None = None,
+    ) -> None:
+        self.on_speech = on_speech
+        self._speech_failed = False
         meta = json.loads((model_dir / "meta.json").read_text())
         self.name = meta["name"]
         self.sample_rate = int(meta["sample_rate"])
@@ -108,6 +123,8 @@ class AudioEncoder(FrameEncoder):
             raise BadFrame("no signal in the analysed band (digital silence)")
         if not out["descriptor_norm"] > 0:  # every band the same and steady: no shape to describe
             raise BadFrame("no spectral shape in the analysed band")
+        if self.on_speech is not None:
+            self._hear(frame, out["probs"].copy())  # a copy: the request's tensors are reused
         flatness = float(out["flatness"])
         speech = float(np.sort(out["probs"])[-SPEECH_TOPK:].mean())
         scores = label_scores(speech, flatness)
@@ -119,3 +136,11 @@ class AudioEncoder(FrameEncoder):
             tuple(round(float(scores[i]), 4) for i in order),
             {"speech_prob": f"{speech:.4f}", "flatness": f"{flatness:.3g}"},
         )
+
+    def _hear(self, frame: Frame, probs: np.ndarray) -> None:
+        """Hand the window's chunk probabilities on; a failing hook costs the transcripts, never the vectors."""
+        try:
+            self.on_speech(frame, probs)  # type: ignore[misc]  # checked by the caller
+        except Exception:
+            first, self._speech_failed = not self._speech_failed, True
+            log.log(logging.ERROR if first else logging.DEBUG, "on_speech failed on %s", frame.id, exc_info=True)

@@ -100,6 +100,7 @@ def format_status(st: Status) -> str:
         f"store lag {_num(mem.store_lag_s)} s; spool {mem.spool_rows} rows "
         f"({mem.spool_bytes} bytes); {_store_process(mem)}; metrics {st.metrics or 'off'}",
         _text(st),
+        _speech(st),
     ]
     return "\n".join(lines)
 
@@ -111,6 +112,18 @@ def _text(st: Status) -> str:
     return (
         f"screen text on {t.device or '?'}: read {t.read} frames (skipped {t.skipped}, unchanged {t.unchanged}), "
         f"{t.memories} memories, {t.redacted} redacted, errors {t.errors}; p50 {_num(t.p50_ms)} ms"
+    )
+
+
+def _speech(st: Status) -> str:
+    s = st.speech
+    if s.state != "on":
+        return f"speech {s.state}"
+    gated = sum(s.gated.values())
+    return (
+        f"speech on {s.device or '?'} ({s.model or '?'}): {s.transcribed} utterances transcribed "
+        f"({s.audio_s:g} s; dropped {s.dropped}, gated {gated}), {s.memories} memories, errors {s.errors}; "
+        f"p50 {_num(s.p50_ms)} ms, end→memory p50 {_num(s.lag_p50_ms)} ms"
     )
 
 

@@ -119,7 +119,7 @@ def fuse(rankings: Sequence[Sequence[Hit]], k: int) -> list[dict[str, Any]]:
             else:
                 if hit.space != KEYWORDS and (cur["space"] == KEYWORDS or hit.score > cur["score"]):
                     cur.update(space=hit.space, score=hit.score)
-                for key in ("text", "frame", "snippet", "thumb"):
+                for key in ("text", "frame", "snippet", "thumb", "extra"):
                     cur[key] = cur[key] or getattr(hit, key)
             if hit.space not in cur["spaces"]:
                 cur["spaces"].append(hit.space)
@@ -249,7 +249,7 @@ class Searcher:
             dim = int(vec.shape[0])
             h = wire.header(
                 hit.id, hit.ts, hit.source, hit.modality, hit.space, dim, hit.labels, hit.thumb,
-                frame=hit.frame, text=hit.text,
+                frame=hit.frame, text=hit.text, extra=hit.extra,
             )  # fmt: skip  # the query endpoint is local or CURVE (check_bind): the words may travel
             headers.append(h)
             vectors.append(vec)

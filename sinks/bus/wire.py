@@ -10,6 +10,8 @@ Text memories (modality "text": screen text, speech; topic emb.text.<source>) ad
 127.0.0.1/localhost/::1) or is CURVE-encrypted; elsewhere the header says "text": null and
 "redacted": "transport", and a subscriber that needs the words asks the query endpoint (local or CURVE
 too), whose backfill rows carry them. `id` is the memory's own id ("<source>#text-<ns>"), not the frame's.
+A text memory may also carry "extra", an object of string values: a speech transcript's "start" and "end"
+(unix seconds), "language" and "confidence" (0-1).
 
 `header` is the one place a vector's header is built. The query endpoint's backfill reply reuses it: a
 JSON frame whose "rows" are headers without `seq` (and without `scores`, which the store does not keep),
@@ -19,7 +21,7 @@ then one vector frame per row.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +98,12 @@ class Message:
         return self.header.get("redacted") or None
 
     @property
+    def extra(self) -> dict[str, str]:
+        """A text memory's metadata (speech: start, end, language, confidence); {} when it has none."""
+        extra = self.header.get("extra")
+        return {str(k): str(v) for k, v in extra.items()} if isinstance(extra, dict) else {}
+
+    @property
     def key(self) -> tuple[str, str]:
         """(id, space): one memory row; a frame has one per space."""
         return (self.id, self.space)
@@ -115,10 +123,11 @@ def header(
     frame: str | None = None,
     text: str | None = None,
     redact: bool = False,
+    extra: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A vector's header without `seq`, which the publisher stamps as it queues the message (per topic, in
     queue order). `scores` is left out when not given: backfill rows come from the store, which keeps none.
-    `frame` and `text` are given for text memories only; `redact` leaves the words out (see above)."""
+    `frame`, `text` and `extra` are given for text memories only; `redact` leaves the words out (see above)."""
     h: dict[str, Any] = {
         "v": VERSION,
         "id": id,
@@ -139,6 +148,8 @@ def header(
         h["text"] = None if redact else text
         if redact:
             h["redacted"] = REDACTED
+    if extra:
+        h["extra"] = dict(extra)
     return h
 
 

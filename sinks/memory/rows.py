@@ -3,6 +3,7 @@ a child process and only unpickles these)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from sinks.memory.rowindex import split_id
@@ -25,6 +26,7 @@ class Hit:
     text: str | None = None
     frame: str | None = None
     snippet: str | None = None
+    extra: dict[str, str] | None = None  # a text memory's metadata (speech: start, end, language, confidence)
 
 
 def capture_ts(id_: str, meta: dict) -> float:
@@ -46,7 +48,17 @@ def hit_from(id_: str, meta: dict, space: str, score: float, doc: str | None = N
         thumb=str(meta.get("thumb") or "") or None,
         text=doc or None,
         frame=str(meta.get("frame") or "") or None,
+        extra=_extra(meta.get("extra")),
     )
+
+
+def _extra(stored: object) -> dict[str, str] | None:
+    """The JSON object the writer stored (None when absent or not one: rows written by another tool)."""
+    try:
+        extra = json.loads(stored) if isinstance(stored, str) else None
+    except ValueError:
+        return None
+    return {str(k): str(v) for k, v in extra.items()} if isinstance(extra, dict) else None
 
 
 class Refused(ValueError):

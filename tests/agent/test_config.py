@@ -41,11 +41,28 @@ def test_defaults_load_and_user_overrides(tmp_path, monkeypatch):
         ("[microphone]\nname = 'screen0'\n", "microphone.name"),
         ("[camera]\nname = 'cam.0'\n", "camera.name"),
         ("[store]\nagent = 'my laptop'\n", "store.agent"),
+        ("[speech]\nenabled = 'yes'\n", "speech.enabled"),
+        ("[speech]\nmax_s = 45\n", "speech.max_s"),
+        ("[speech]\nlanguage = 'English'\n", "speech.language"),
+        ("[speech]\nqueue = 0\n", "speech.queue"),
+        ("[speech]\nmin_silence_s = 0\n", "speech.min_silence_s"),
+        ("[speech]\nonset = 1.5\n", "speech.onset"),
+        ("[speech]\noffset = 0.6\n", "speech.offset"),
+        ("[speech]\nlogprob = 0.5\n", "speech.logprob"),
+        ("[models]\nspeech = 3\n", "models.speech"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, text, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         config.load(write(tmp_path, text))
+
+
+def test_speech_defaults_and_overrides(tmp_path):
+    sp = config.load(write(tmp_path, "")).speech
+    assert (sp.enabled, sp.language, sp.min_silence_s, sp.max_s, sp.queue) == (True, "", 0.6, 30.0, 4)
+    assert (sp.onset, sp.offset, sp.no_speech, sp.logprob, sp.compression) == (0.5, 0.35, 0.6, -1.0, 2.4)
+    cfg = config.load(write(tmp_path, "[speech]\nlanguage = 'de'\nmax_s = 12\n[models]\nspeech = 'whisper-tiny-en'\n"))
+    assert (cfg.speech.language, cfg.speech.max_s, cfg.models.speech) == ("de", 12.0, "whisper-tiny-en")
 
 
 def test_bad_config_is_one_line_and_exit_2(tmp_path):

@@ -6,7 +6,7 @@ import copy
 from dataclasses import asdict
 
 from agent.cli.control import format_status
-from agent.status import SourceStatus, Status, TextStatus
+from agent.status import SourceStatus, SpeechStatus, Status, TextStatus
 
 # `sensorium status --json` of a screen + microphone daemon before the status was typed (camera added by hand)
 SAMPLE = {
@@ -55,9 +55,11 @@ SAMPLE = {
 
 def test_the_json_round_trips_key_for_key():
     st = Status.from_dict(copy.deepcopy(SAMPLE))
-    # new keys: the result stage's queue (agent/pipeline/fanout.py) and screen text; an older daemon's JSON
-    # reads as zeros (and screen text "off")
-    assert st.to_dict() == SAMPLE | {"fanout": {"queued": 0, "dropped": 0, "errors": 0}, "text": asdict(TextStatus())}
+    # new keys: the result stage's queue (agent/pipeline/fanout.py), screen text and speech; an older daemon's
+    # JSON reads as zeros (and screen text and speech "off")
+    new = {"fanout": {"queued": 0, "dropped": 0, "errors": 0}, "text": asdict(TextStatus())}
+    assert st.to_dict() == SAMPLE | new | {"speech": asdict(SpeechStatus())}
+    assert st.speech.state == "off" and st.speech.gated == {}
     assert Status.from_dict(st.to_dict()) == st
     cam = st.sources["cam0"]
     assert (cam.state, cam.kept, cam.errors, cam.paused_until, cam.queue) == ("paused", 5, 1, 1_800_000_000.5, 1)
@@ -80,3 +82,17 @@ def test_the_status_table_reads_the_typed_status():
     assert "cam0     paused until " in text and "camera gone" in text, text
     assert "image    CPU        1   155.1   155.1       0" in text, text
     assert "published 5 (dropped 0); stored 2 (failed 0)" in text and "store process 1022" in text, text
+
+
+def test_the_status_table_shows_speech():
+    off = format_status(Status.from_dict(SAMPLE | {"speech": {"state": "off: model 'whisper-base' is not built"}}))
+    assert "speech off: model 'whisper-base' is not built" in off, off
+    on = {"state": "on", "device": "CPU", "model": "whisper-base", "transcribed": 7, "audio_s": 21.5, "memories": 6}
+    on |= {"dropped": 1, "gated": {"loop": 1, "no_speech": 0}, "p50_ms": 310.0, "lag_p50_ms": 420.5}
+    text = format_status(Status.from_dict(SAMPLE | {"speech": on}))
+    assert "speech on CPU (whisper-base): 7 utterances transcribed (21.5 s; dropped 1, gated 1), 6 memories" in text
+    assert "p50 310.0 ms, end→memory p50 420.5 ms" in text, text
+    assert Status.from_dict(Status.from_dict(SAMPLE | {"speech": on}).to_dict()).speech.gated == {
+        "loop": 1,
+        "no_speech": 0,
+    }

@@ -140,7 +140,8 @@ def test_screen_camera_and_microphone_share_one_memory(xvfb, pulse, home, tmp_pa
     talk = speech(tmp_path / "talk.wav", TALK)
     with MjpegServer([skimage.data.coffee()], fps=10) as cam:
         keep = "fps = 2.0\nforce_keep_s = 2.0\n"  # the screen and camera are static: forced keeps reach the bus
-        text = BASE + f"[screen]\n{keep}[camera]\ndevice = '{cam.url}'\n{keep}"
+        # speech transcripts off: this is about the senses' vectors (tests/e2e/test_e2e_speech.py is about speech)
+        text = BASE + f"[screen]\n{keep}[camera]\ndevice = '{cam.url}'\n{keep}[speech]\nenabled = false\n"
         proc, cfg = start_daemon(tmp_path, text)
         sub = Subscriber(config.bus_endpoint(cfg), "emb.")
         talking = threading.Event()

@@ -221,3 +221,27 @@ def test_bad_frames_are_refused_and_counted(runtime, model_dir, data) -> None:
     with pytest.raises(BadFrame):
         enc.submit(Frame("mic", "audio", data, 0, 0))
     assert enc.stats["bad_frames"] == 1 and enc.stats["submitted"] == 0 and not results
+
+
+def test_on_speech_gets_every_encoded_windows_chunk_probabilities(runtime, model_dir, speech_windows) -> None:
+    """The hook speech transcripts segment from: the probabilities `infer` computes, window by window; a
+    window refused as digital silence does not reach it; a hook that raises costs no vector."""
+    heard: list[tuple[Frame, np.ndarray]] = []
+    results: list[Encoded] = []
+    enc = AudioEncoder(runtime, model_dir, results.append, on_speech=lambda f, p: heard.append((f, p)))
+    frames = [Frame("mic", "audio", w, i, i) for i, w in enumerate(speech_windows[:3])]
+    for f in frames:
+        enc.submit(f)
+    with pytest.raises(BadFrame):
+        enc.submit(Frame("mic", "audio", np.zeros(15360, np.float32), 9, 9))
+    assert [f for f, _ in heard] == frames
+    for (_, probs), window in zip(heard, speech_windows, strict=False):
+        np.testing.assert_array_equal(probs, enc.infer(window)["probs"])  # a copy, not the reused tensor
+    assert heard[0][1] is not heard[1][1]
+
+    def broken(frame: Frame, probs: np.ndarray) -> None:
+        raise RuntimeError("segmenter bug")
+
+    enc.on_speech = broken
+    enc.submit(frames[0])
+    assert len(results) == 4 and enc.stats["errors"] == 0

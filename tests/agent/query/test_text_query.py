@@ -152,3 +152,29 @@ def test_forget_removes_it_from_the_keyword_index_too(world):
     assert world.ids[TARGET] not in [h.id for h in world.memory.find_words(QUERY, 10)]
     assert world.ids[TARGET] not in [h["id"] for h in world.ask(QUERY, k=20)]
     assert world.ask("Kastanienallee", k=5, modality="text")[0]["id"] != world.ids[TARGET]
+
+
+def test_a_transcripts_start_end_language_and_confidence_come_back(tmp_path, model_cache):
+    """Speech memories carry `extra` (agent/speech/worker.py): a query hit and a backfill row give it back."""
+    runtime = Runtime(RuntimeConfig("CPU", "LATENCY", 1, False, model_cache / "ov-cache"))
+    text = TextEncoder(runtime, ModelStore(model_cache).require("minilm-l6"))
+    memory = Memory(tmp_path / "data", 8, 0.1, True, 64, 100)
+    ts_ns = int(T0 * 1e9)
+    frame = Frame("mic0", "audio", np.zeros(0, np.float32), ts_ns, 0)
+    words = "the budget meeting moved to Thursday"
+    extra = {"start": f"{T0:.3f}", "end": f"{T0 + 2.5:.3f}", "language": "en", "confidence": "0.870"}
+    said = Embedding(
+        frame.id, "mic0", "text", text.space, text.encode(words), ts_ns, 0, extra=extra, text=words,
+        key=text_id("mic0", ts_ns, 0),
+    )  # fmt: skip
+    memory.write([Encoded(frame, (said,))])
+    service = Service(f"ipc://{tmp_path}/query.sock", memory, [text], lambda: {})
+    service.start()
+    try:
+        (hit,) = query(service.endpoint, "budget meeting", k=1, timeout=30)
+        assert hit["text"] == words and hit["extra"] == extra and hit["source"] == "mic0"
+        (msg,) = backfill(service.endpoint, T0 - 1, T0 + 1, prefix="emb.text.")
+        assert msg.extra == extra and msg.text == words and msg.topic == "emb.text.mic0"
+    finally:
+        service.close()
+        memory.close()

@@ -96,6 +96,26 @@ def test_which_endpoints_carry_the_words(endpoint, curve, travel):
     assert Publisher(endpoint, 10, 10).redact is (not words_may_travel(endpoint, None))
 
 
+def test_a_transcript_carries_its_extra_metadata_and_other_vectors_do_not(tmp_path):
+    endpoint = f"ipc://{tmp_path}/bus.sock"
+    pub = Publisher(endpoint, 1000, 1000)
+    pub.start()
+    sub = Subscriber(endpoint, "emb.")
+    frame = Frame("mic0", "audio", np.zeros(0, np.float32), TS_NS, 0)
+    vec = np.ones(4, np.float32) / 2
+    extra = {"start": "1700000000.000", "end": "1700000002.480", "language": "en", "confidence": "0.912"}
+    audio = Embedding.of(frame, "logmel/4", vec, ("Speech",), (0.9,), extra={"speech_prob": "0.9"})
+    said = Embedding(frame.id, "mic0", "text", "m/4", vec, TS_NS, 0, extra=extra, text="hello", key="mic0#text-1")
+    try:
+        got = sorted(receive(pub, sub, Encoded(frame, (audio, said)), 2), key=lambda m: m.modality)
+    finally:
+        pub.close()
+        sub.close()
+    heard, text = got
+    assert text.topic == "emb.text.mic0" and text.extra == extra and text.header["extra"] == extra
+    assert heard.extra == {} and "extra" not in heard.header  # an audio vector's header is unchanged
+
+
 def test_a_redacted_header_says_why_and_decodes():
     h = wire.header("s#text-2", 1.0, "s", "text", "m/4", 4, [], None, frame="s-1", text="secret", redact=True)
     assert h["text"] is None and h["redacted"] == "transport" and h["frame"] == "s-1"

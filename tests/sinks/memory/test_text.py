@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,26 @@ def test_text_rows_carry_their_words_and_frame_and_filter_by_stream(tmp_path: Pa
     reopened = memory(tmp_path)  # a fresh store learns each stream's modality from its rows
     got = reopened.search("t/4", unit((1, 0, 0, 0)), 5, modality="text", source="screen0")
     assert sorted(h.text for h in got) == ["Invoice #4711 from Müller", "Total 1.250 EUR"]
+
+
+@pytest.mark.parametrize("process", [False, True], ids=["in-process", "store-process"])
+def test_a_transcripts_extra_metadata_is_stored_and_read_back(tmp_path: Path, process: bool) -> None:
+    """Speech: start/end/language/confidence travel with the row (JSON in the metadata) to search and range."""
+    ts_ns = round((MIDNIGHT + 20) * 1e9)
+    frame = Frame("mic0", "audio", np.zeros(0, np.float32), ts_ns, 0)
+    extra = {"start": f"{MIDNIGHT + 20:.3f}", "end": f"{MIDNIGHT + 23.5:.3f}", "language": "de", "confidence": "0.84"}
+    vec = unit((0, 1, 0, 0))
+    said = Embedding(frame.id, "mic0", "text", "t/4", vec, ts_ns, 0, extra=extra, text="Die Sitzung ist verschoben")
+    said = Encoded(frame, (replace(said, key=text_id("mic0", ts_ns, 0)),))
+    mem = memory(tmp_path, process=process)
+    try:
+        mem.write([said, read(MIDNIGHT + 10, ["no extra here"])])
+        hits = {h.text: h for h in mem.search("t/4", vec, 5)}
+        assert hits["Die Sitzung ist verschoben"].extra == extra and hits["no extra here"].extra is None
+        assert {h.id: h.extra for h, _ in mem.range(None)}[said.embeddings[0].id] == extra
+        assert [h.frame for h in mem.find_words("Sitzung", 5)] == [frame.id]
+    finally:
+        mem.close()
 
 
 def test_words_are_found_ranked_with_snippets_and_filters(tmp_path: Path) -> None:
