@@ -266,13 +266,18 @@ def rebuild(weights: Ct2Model, tokens: dict[str, Any]) -> Any:
         activation_function="gelu", scale_embedding=False, tie_word_embeddings=True,
         pad_token_id=t["eot"], bos_token_id=t["eot"], eos_token_id=t["eot"], decoder_start_token_id=t["sot"],
     )  # fmt: skip
-    model = WhisperForConditionalGeneration(config).eval()
-    sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state_dict(weights, d).items()}
-    missing, unexpected = model.load_state_dict(sd, strict=False)
-    if missing or unexpected:
+    with torch.device("meta"):  # no random initialisation: every parameter is assigned below
+        model = WhisperForConditionalGeneration(config)
+    sd = state_dict(weights, d)
+    if not np.array_equal(sd.pop("proj_out.weight"), sd["model.decoder.embed_tokens.weight"]):
+        raise SourceError("the output projection differs from the token embeddings (Whisper ties them)")
+    missing, unexpected = model.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()}, False, assign=True)
+    if missing != ["proj_out.weight"] or unexpected:
         raise SourceError(f"weights do not fit the rebuilt model: missing {missing}, unexpected {unexpected}")
-    if model.proj_out.weight.data_ptr() != model.model.decoder.embed_tokens.weight.data_ptr():
-        raise SourceError("the output projection is not tied to the token embeddings")
+    model.proj_out.weight = model.model.decoder.embed_tokens.weight  # one tensor: one constant in the IR
+    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
+        raise SourceError("the rebuilt model has tensors without weights")
+    model.eval()
     return model
 
 
