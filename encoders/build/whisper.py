@@ -332,7 +332,11 @@ def export_modules(model: Any) -> tuple[Any, Any]:
                 x = x + a.out_proj(o.transpose(1, 2).reshape(1, -1))
                 c = lay.encoder_attn
                 q = split_heads(c.q_proj(lay.encoder_attn_layer_norm(x)) * c.scaling)
-                o = (q @ cross_k[i].transpose(-1, -2)).softmax(-1) @ cross_v[i]
+                # softmax, normalised after the product with v: the same numbers, but the CPU plugin then
+                # runs two plain MatMuls instead of its fused attention subgraph, which is ~15% slower at M = 1
+                scores = q @ cross_k[i].transpose(-1, -2)  # [1, H, 1, 1500]
+                e = (scores - scores.amax(-1, keepdim=True)).exp()
+                o = (e @ cross_v[i]) / e.sum(-1, keepdim=True)
                 x = x + c.out_proj(o.transpose(1, 2).reshape(1, -1))
                 x = x + lay.fc2(lay.activation_fn(lay.fc1(lay.final_layer_norm(x))))
                 ks.append(k)
