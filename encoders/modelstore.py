@@ -163,8 +163,15 @@ class ModelStore:
         specs = self.specs()
         if name.endswith(INT8) and name[: -len(INT8)] in specs:
             base = specs[name[: -len(INT8)]]
+            if base.modality == "speech":  # Whisper: NNCF int8 weights, built by its own recipe from the sources
+                return ModelSpec(
+                    name, base.source_package, base.builder, base.rev, licence=base.licence,
+                    source=f"{base.source}, int8 weights (NNCF)", options={**base.options, "weights": "int8"},
+                    modality=base.modality,
+                )  # fmt: skip
             if base.modality != "image":
-                raise ModelNotBuilt(f"{name}: only image models have an INT8 build ({base.name} is {base.modality})")
+                why = f"only image and speech models have an INT8 build ({base.name} is {base.modality})"
+                raise ModelNotBuilt(f"{name}: {why}")
             return ModelSpec(
                 name, base.source_package, "encoders.build.int8", 1, needs=(base.name,), licence=base.licence,
                 source=f"{base.name} quantized (NNCF)", options={"base": base.name},

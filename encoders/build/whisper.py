@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from encoders.build.clip import SourceError as CheckpointError
 from encoders.build.ct2 import Ct2Model, parse
 
 if TYPE_CHECKING:
@@ -76,8 +77,8 @@ SOURCES = {
 }
 
 
-class SourceError(RuntimeError):
-    """The shipped files are missing or are not the pinned ones."""
+class SourceError(CheckpointError):
+    """The shipped files are missing or are not the pinned ones (`models build` reports it like a CLIP source's)."""
 
 
 def _installed(package: str, suffix: str) -> Path:
@@ -477,7 +478,7 @@ def build(
         licence_files.append("LICENSE")
     hd = d["d_model"] // d["heads"]
     meta = {
-        "name": name,
+        "name": name + ("-int8" if weights == "int8" else ""),
         "kind": "asr",
         "sample_rate": SAMPLE_RATE,
         "n_mels": d["n_mels"],

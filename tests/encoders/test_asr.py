@@ -303,6 +303,14 @@ def test_store_key_covers_every_package_of_split_weights(monkeypatch: pytest.Mon
     assert store.key(spec) != key
 
 
+def test_int8_speech_models_are_built_by_the_whisper_recipe(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path)
+    spec = store.spec("whisper-base-int8")
+    assert spec.builder == "encoders.build.whisper" and spec.options == {"name": "whisper-base", "weights": "int8"}
+    assert spec.source_package == store.spec("whisper-base").source_package
+    assert store.path("whisper-base-int8") != store.path("whisper-base")
+
+
 def test_meta_describes_the_graphs(engines: dict[str, Whisper], model_cache: Path) -> None:
     for name, whisper in engines.items():
         meta = json.loads((ModelStore(model_cache).require(name) / "meta.json").read_text())
