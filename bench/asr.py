@@ -38,12 +38,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from agent.speech.gates import judge
+from encoders.records import Transcript
 
 from .common import ROOT, BenchError, Opts, Table, benchmark_app, model_cache, status_kb
 from .wer import Score, combine, score
@@ -368,38 +371,11 @@ def whisper_rule(row: dict) -> str | None:
     return None
 
 
-Gate = Callable[[Any], "str | None"]
-
-
-def agent_gates() -> tuple[Gate | None, str]:
-    """HOOK for the daemon's transcript gates: `agent.speech.gates`, when it is on this branch, as a function
-    from a Transcript (encoders.asr) to the reason it is dropped (None: kept), and a note on what was used.
-
-    The gate is looked up by name (`gate`, then `check`); if the module offers neither, the column stays empty
-    and the note says to update this function to the module's API."""
-    try:
-        from agent.speech import gates  # type: ignore[import-not-found]
-    except ImportError:
-        return None, "agent.speech.gates is not on this branch yet: the 'gates' column is empty"
-    for name in ("gate", "check"):
-        fn = getattr(gates, name, None)
-        if callable(fn):
-            return fn, f"gates = agent.speech.gates.{name} on a Transcript with the row's fields"
-    return None, "agent.speech.gates has no gate() or check(): update bench.asr.agent_gates to its API"
-
-
-def transcript(row: dict) -> Any:
-    """A row as encoders.asr.Transcript (what the gates take), or a stand-in with the same fields."""
-    fields = {k: row[k] for k in FIELDS}
-    fields.update(audio_s=row.get("audio_s", 0.0), infer_ms=row.get("ms", 0.0))
-    try:
-        from encoders.asr import Transcript
-
-        return Transcript(**fields)
-    except (ImportError, TypeError):
-        from types import SimpleNamespace
-
-        return SimpleNamespace(**fields)
+def gate_reason(row: dict) -> str:
+    """Why the daemon's gates (`agent.speech.gates.judge`, default thresholds) drop a row's transcript, or
+    "kept"."""
+    t = Transcript(**{k: row[k] for k in FIELDS}, audio_s=row.get("audio_s", 0.0), infer_ms=row.get("ms", 0.0))
+    return judge(t).reason or "kept"
 
 
 # --- the tables ---------------------------------------------------------------------------------------------
@@ -529,7 +505,6 @@ def memory_table(results: Results, models: Sequence[str], engines: Sequence[str]
 def clips_table(results: Results, chosen: Sequence[Item], models: Sequence[str], engines: Sequence[str]) -> Table:
     cols = ["clip", "model", "engine", "text", "no-speech p", "avg logprob", "compression", "Whisper rule", "gates"]
     t = Table("10. ASR: non-speech clips (no transcript wanted)", cols)
-    gate, note = agent_gates()
     clips = [i for i in chosen if i.kind == "clip"]
     for model in models:
         for e in engines:
@@ -541,13 +516,7 @@ def clips_table(results: Results, chosen: Sequence[Item], models: Sequence[str],
                 row = r["rows"][i.key]
                 text = row["text"].strip()
                 why = whisper_rule(row) if text else None
-                if gate is None or not text:
-                    by_gate = None
-                else:
-                    try:
-                        by_gate = gate(transcript(row)) or "kept"
-                    except Exception as err:  # the hook's API guess was wrong: say so, never crash the bench
-                        by_gate = f"error: {type(err).__name__}"
+                by_gate = gate_reason(row) if text else None
                 raw += bool(text)
                 rule += bool(text) and why is None
                 gated += by_gate == "kept"
@@ -556,12 +525,12 @@ def clips_table(results: Results, chosen: Sequence[Item], models: Sequence[str],
                       by_gate or "-")  # fmt: skip
             t.summary[f"asr.{model}.{e}.clips_with_text"] = raw
             t.summary[f"asr.{model}.{e}.clips_after_rule"] = rule
-            t.summary[f"asr.{model}.{e}.clips_after_gates"] = gated if gate is not None else None
-            t.notes.append(f"{model}/{e}: {raw}/{len(clips)} clips with text raw, {rule} after Whisper's rule"
-                           + (f", {gated} after the gates" if gate is not None else ""))  # fmt: skip
+            t.summary[f"asr.{model}.{e}.clips_after_gates"] = gated
+            t.notes.append(f"{model}/{e}: {raw}/{len(clips)} clips with text raw, {rule} after Whisper's rule, "
+                           f"{gated} after the gates")  # fmt: skip
     t.notes.append(f"Whisper rule: dropped when no_speech_prob > {NO_SPEECH} and avg_logprob < {LOGPROB}, or "
-                   f"compression ratio > {COMPRESSION}; {note}; the daemon's VAD sees these clips first (not "
-                   "here)")  # fmt: skip
+                   f"compression ratio > {COMPRESSION}; gates = agent.speech.gates.judge (the daemon's defaults); "
+                   "the daemon's VAD sees these clips first (not here)")  # fmt: skip
     return t
 
 

@@ -35,7 +35,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from encoders.modelstore import NPU_READY, folder_size
 
     cfg, store = _store(args)
-    active = {cfg.models.image, cfg.models.text, cfg.models.audio, cfg.models.ocr}
+    active = {cfg.models.image, cfg.models.text, cfg.models.audio, cfg.models.ocr, cfg.models.speech}
     rows = [("model", "built", "space", "size", "devices", "licence", "source")]
     for name, spec in store.specs().items():
         built = store.is_built(name)
@@ -79,7 +79,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     progress = Progress("")
     cfg, store = _store(args, progress)
-    names = args.names or [cfg.models.text, cfg.models.image, cfg.models.audio, cfg.models.ocr]
+    names = args.names or [cfg.models.text, cfg.models.image, cfg.models.audio, cfg.models.ocr, cfg.models.speech]
     for name in names:
         target = name + "-int8" if args.int8 and not name.endswith("-int8") else name
         progress.name, progress.n, progress.t0 = target, 0, time.monotonic()
