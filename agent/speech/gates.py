@@ -49,9 +49,10 @@ CREDITS = re.compile(
 
 
 class Transcript(Protocol):
-    """What the gates read of a transcript (encoders.asr's Transcript)."""
+    """What the gates and the worker read of a transcript (encoders.records.Transcript)."""
 
     text: str
+    language: str
     avg_logprob: float
     no_speech_prob: float
     audio_s: float

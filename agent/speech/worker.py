@@ -44,7 +44,7 @@ from agent.text.memories import Embedder, memories
 from agent.text.redact import Redactor
 from encoders.records import Encoded, Frame
 
-from .gates import REASONS, Thresholds, judge
+from .gates import REASONS, Thresholds, Transcript, judge
 from .segment import SegmentCfg, Segmenter, Utterance
 
 log = logging.getLogger(__name__)
@@ -54,19 +54,6 @@ NO_AUDIO = np.zeros(0, np.float32)  # a transcript's frame: the sinks never see 
 CLIP_LEVEL = 0.99  # |sample| at or above this is at full scale
 CLIPPED_SHARE = 0.001  # ... and more than this share of such samples is clipped audio
 DC_LEVEL = 0.01  # a mean beyond this is a DC offset (removed before transcribing)
-
-
-class Transcript(Protocol):
-    """What a transcriber says about one utterance (encoders.asr.Transcript)."""
-
-    text: str
-    language: str
-    avg_logprob: float
-    no_speech_prob: float
-    compression_ratio: float
-    tokens: int
-    audio_s: float
-    infer_ms: float
 
 
 class Transcriber(Protocol):
