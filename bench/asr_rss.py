@@ -1,8 +1,12 @@
-"""Where a Whisper model's memory goes: RSS (anonymous and file-backed) before and after `Whisper(runtime, dir)`
-after the first transcription and after three more, each configuration in a fresh child process.
+"""Where a Whisper model's memory goes: RSS (anonymous and file-backed) added by `Whisper(runtime, dir)`, after
+the first transcription and after three more, each configuration in a fresh child process.
 
     python -m bench.asr_rss DIR [DIR...] [--props '{"KEY": value}'] [--core '{"ENABLE_MMAP": false}']
-                            [--cache cold|warm|off] [--threads 1]
+                            [--cache cold|warm|off] [--threads 1] [--trim] [--preload]
+
+`--preload` takes the baseline after the CPU plugin is loaded and has run a tiny model (in the daemon the other
+encoders have done that: the plugin's pages are not the speech model's cost); `--trim` calls malloc_trim(0)
+after loading and after the first transcription.
 
 `--cache warm` compiles once in a throwaway child so the measured child loads from the OpenVINO model cache
 (as the daemon does from its second start on); `cold` compiles from the IR; `off` sets no CACHE_DIR. The child
