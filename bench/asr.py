@@ -53,7 +53,8 @@ from .wer import Score, combine, score
 
 MODELS = ("whisper-base", "whisper-tiny-en")
 ENGINES = ("ours", "faster-whisper")
-ENGLISH_ONLY = frozenset({"whisper-tiny-en"})
+ENGLISH_ONLY = frozenset({"whisper-tiny-en", "whisper-tiny-en-int8"})
+KNOWN = (*MODELS, *(m + "-int8" for m in MODELS))  # NAME-int8: our engine only (NNCF int8 weights)
 QUICK_SENTENCES = ("budget-report", "refund", "de-server", "es-reunion")
 QUICK_CLIPS = ("silence", "white-noise", "music")
 RATE = 16000
@@ -621,7 +622,11 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m bench.asr", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a few sentences and clips (a check, not numbers)")
-    ap.add_argument("--models", default=",".join(MODELS), help="comma list of whisper-base, whisper-tiny-en")
+    ap.add_argument(
+        "--models",
+        default=",".join(MODELS),
+        help="comma list of whisper-base, whisper-tiny-en (and NAME-int8 for engine ours)",
+    )
     ap.add_argument("--engines", default=",".join(ENGINES), help="comma list of ours, faster-whisper")
     ap.add_argument("--sentences", help="comma list of sentences of demo.speech (default all; --quick: a few)")
     ap.add_argument("--clips", help="comma list of non-speech clips (default all; --quick: a few; '' for none)")
@@ -634,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=5, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     models = [m for m in args.models.split(",") if m]
-    if bad := [m for m in models if m not in MODELS]:
+    if bad := [m for m in models if m not in KNOWN]:
         ap.error(f"unknown model(s): {', '.join(bad)}")
     if args.child:
         try:

@@ -21,8 +21,9 @@ def model_cache() -> Path:
 
     root = Path(os.environ.get("SENSORIUM_CACHE") or ROOT / ".cache" / "test-models")
     store = ModelStore(root)
-    # the Whisper models take ~30 s (tiny.en) and ~45 s (base) to build on 2 cores
-    for name in ("minilm-l6", "effnet-lite0", "silero-vad", "ppocr-v6", "whisper-tiny-en", "whisper-base"):
+    # the Whisper models take ~30 s (tiny.en), ~45 s (base) and ~2 min (base-int8, NNCF) to build on 2 cores
+    speech = ("whisper-tiny-en", "whisper-base", "whisper-base-int8")
+    for name in ("minilm-l6", "effnet-lite0", "silero-vad", "ppocr-v6", *speech):
         store.build(name)
     return root
 

@@ -214,6 +214,45 @@ def test_silence_and_a_tone_are_not_speech(name: str, engines: dict[str, Whisper
     assert speech.no_speech_prob < 0.6 and speech.avg_logprob > -1.0
 
 
+def test_int8_base_transcribes_within_a_wer_point_of_fp16(runtime: Runtime, model_cache: Path, engines, audio) -> None:
+    """whisper-base-int8 (NNCF int8 weights, the default `[models] speech`: about half the resident memory, see
+    bench/asr_rss.py) hears the English sentences as well as the fp16 build, and still detects German."""
+    int8 = Whisper(runtime, ModelStore(model_cache).require("whisper-base-int8"))
+    assert int8.name == "whisper-base-int8" and int8.multilingual
+    ours, fp16 = [], []
+    for _, _, text in ENGLISH:
+        got = int8.transcribe(audio[text])
+        assert got.language == "en" and got.tokens > 0
+        ours.append((text, got.text))
+        fp16.append((text, engines["whisper-base"].transcribe(audio[text]).text))
+    report = "\n".join(f"{t!r}\n  int8 {o!r}\n  fp16 {r!r}" for (t, o), (_, r) in zip(ours, fp16, strict=True))
+    assert abs(wer(ours) - wer(fp16)) <= 0.01, f"WER int8 {wer(ours):.3f} vs fp16 {wer(fp16):.3f}\n{report}"
+    assert int8.transcribe(audio[GERMAN[2]]).language == "de"
+
+
+def test_memory_is_handed_back_and_results_stay_the_same(
+    engines: dict[str, Whisper], runtime: Runtime, model_cache: Path, audio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The encoder's scratch buffers (`release_memory`) and freed heap (`malloc_trim`) go back to the system after
+    every utterance, and the weights file's pages are dropped from the process (OpenVINO keeps it mapped); the
+    next utterance re-allocates, faults back what it reads, and decodes exactly the same."""
+    from encoders.asr import engine
+
+    trims: list[int] = []
+    real = engine.release_heap
+    monkeypatch.setattr(engine, "release_heap", lambda: trims.append(1) or real())
+    tiny = engines["whisper-tiny-en"]
+    first = tiny.transcribe(audio[ENGLISH[3][2]])
+    folder = ModelStore(model_cache).require("whisper-tiny-en")
+    dropped = engine.drop_file_pages((folder, runtime.cfg.cache_dir))  # the IR's .bin or the cache's blob
+    assert dropped > (folder / "decoder.bin").stat().st_size // 2
+    again = tiny.transcribe(audio[ENGLISH[3][2]])
+    assert tiny._release_encoder, "the CPU plugin should support CompiledModel.release_memory"
+    assert len(trims) == 2
+    assert (again.text, again.tokens, again.avg_logprob) == (first.text, first.tokens, first.avg_logprob)
+    assert again.no_speech_prob == pytest.approx(first.no_speech_prob, abs=1e-6)
+
+
 # -- bad input, broken folders --------------------------------------------------------------------------------
 
 
