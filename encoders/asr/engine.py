@@ -78,43 +78,6 @@ def _malloc_trim() -> Callable[[], object]:
 
 release_heap = _malloc_trim()
 
-MADV_DONTNEED = 4
-
-
-def mapped_files() -> set[str]:
-    """Paths of the files this process has mapped (Linux; empty elsewhere)."""
-    try:
-        lines = Path("/proc/self/maps").read_text().splitlines()
-    except OSError:
-        return set()
-    return {parts[5] for parts in (line.split(maxsplit=5) for line in lines) if len(parts) == 6}
-
-
-def drop_file_pages(folders: tuple[Path, ...], keep: frozenset[str] | set[str] = frozenset()) -> int:
-    """Unmap the resident pages of read-only file mappings under `folders` (but not those in `keep`, e.g. other
-    models' cache blobs mapped before ours) from this process; returns the bytes dropped.
-
-    OpenVINO keeps the weights file (or its cache blob) mapped after compiling, and compiling read every page:
-    the whole file stays in our RSS although the CPU plugin has repacked the weights into its own memory and
-    touches only a few rows (the token embedding) afterwards. The mappings are read-only (no private copies to
-    lose), so dropping the pages only means a later read faults them back from the page cache. Linux only.
-    """
-    try:
-        maps = Path("/proc/self/maps").read_text().splitlines()
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    except OSError:
-        return 0
-    roots = [str(f.resolve()) + "/" for f in folders]
-    dropped = 0
-    for line in maps:
-        parts = line.split(maxsplit=5)
-        if len(parts) < 6 or "w" in parts[1] or parts[5] in keep or not any(parts[5].startswith(r) for r in roots):
-            continue
-        start, end = (int(x, 16) for x in parts[0].split("-"))
-        if libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), MADV_DONTNEED) == 0:
-            dropped += end - start
-    return dropped
-
 
 class Whisper:
     """`transcribe(audio, language)` → Transcript of float32 mono 16 kHz audio (≤ 30 s); thread-safe (a lock)."""
@@ -132,7 +95,6 @@ class Whisper:
             self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         except Exception as e:  # tokenizers raises its own Exception type for a corrupt file
             raise AsrModelError(f"speech model file unreadable: {model_dir / 'tokenizer.json'}: {e}") from None
-        before = mapped_files()
         self.encoder = self._compile(runtime, model_dir / "encoder.xml")
         self.decoder = self._compile(runtime, model_dir / "decoder.xml")
         self.device = self.decoder.device
@@ -169,7 +131,6 @@ class Whisper:
         self.stats = {"utterances": 0, "tokens": 0, "loops": 0, "bad_audio": 0, "errors": 0}
         self._release_encoder = True
         release_heap()
-        drop_file_pages((model_dir, runtime.cfg.cache_dir), keep=before)
 
     @staticmethod
     def _compile(runtime: Runtime, xml: Path) -> Compiled:
