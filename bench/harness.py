@@ -43,11 +43,14 @@ class SyntheticSource(Supervisor):
         frames: list[np.ndarray],
         post: Callable[[Frame], None],
         gate: ChangeGate | None = None,
+        burst: int = 1,
     ) -> None:
+        """`burst` > 1 posts that many frames at a time, every `burst` periods (same rate, fewer wake-ups)."""
         super().__init__()
         self.name = name
         self.modality = modality
         self.period = 1.0 / fps
+        self.burst = burst
         self.frames = frames
         self.gate = gate
         self._post = post
@@ -62,17 +65,18 @@ class SyntheticSource(Supervisor):
         return f"synthetic {self.modality} {h} at {1 / self.period:g}/s"
 
     def _session(self) -> bool:
-        pacer = Pacer(self.period)
+        pacer = Pacer(self.period * self.burst)
         i = 0
         while self._capturing():
-            data = self.frames[i % len(self.frames)]
-            i += 1
-            mono_ns, ts_ns = time.monotonic_ns(), time.time_ns()
-            self.captured += 1
             self._running()
-            if self.gate is None or self.gate.keep(data, mono_ns):
-                self.kept += 1
-                self._post(Frame(self.name, self.modality, data, ts_ns, mono_ns))
+            for _ in range(self.burst):
+                data = self.frames[i % len(self.frames)]
+                i += 1
+                mono_ns, ts_ns = time.monotonic_ns(), time.time_ns()
+                self.captured += 1
+                if self.gate is None or self.gate.keep(data, mono_ns):
+                    self.kept += 1
+                    self._post(Frame(self.name, self.modality, data, ts_ns, mono_ns))
             self._sleep(pacer.next())  # a wait, not time.sleep: stop is immediate and profiles see it as idle
         return False
 
