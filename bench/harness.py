@@ -10,6 +10,7 @@ memory) is the daemon's own code.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from agent.sources.pacing import Pacer
 from agent.sources.supervisor import Supervisor
 from encoders.records import Frame
 
-from .common import cpu_seconds, percentile, write_config
+from .common import TICK, cpu_seconds, percentile, write_config
 
 if TYPE_CHECKING:  # the daemon (OpenVINO, Chroma) is imported only by a run that starts one
     from agent.daemon import Daemon, SourceFactory
@@ -43,11 +44,14 @@ class SyntheticSource(Supervisor):
         frames: list[np.ndarray],
         post: Callable[[Frame], None],
         gate: ChangeGate | None = None,
+        burst: int = 1,
     ) -> None:
+        """`burst` > 1 posts that many frames at a time, every `burst` periods (same rate, fewer wake-ups)."""
         super().__init__()
         self.name = name
         self.modality = modality
         self.period = 1.0 / fps
+        self.burst = burst
         self.frames = frames
         self.gate = gate
         self._post = post
@@ -62,17 +66,18 @@ class SyntheticSource(Supervisor):
         return f"synthetic {self.modality} {h} at {1 / self.period:g}/s"
 
     def _session(self) -> bool:
-        pacer = Pacer(self.period)
+        pacer = Pacer(self.period * self.burst)
         i = 0
         while self._capturing():
-            data = self.frames[i % len(self.frames)]
-            i += 1
-            mono_ns, ts_ns = time.monotonic_ns(), time.time_ns()
-            self.captured += 1
             self._running()
-            if self.gate is None or self.gate.keep(data, mono_ns):
-                self.kept += 1
-                self._post(Frame(self.name, self.modality, data, ts_ns, mono_ns))
+            for _ in range(self.burst):
+                data = self.frames[i % len(self.frames)]
+                i += 1
+                mono_ns, ts_ns = time.monotonic_ns(), time.time_ns()
+                self.captured += 1
+                if self.gate is None or self.gate.keep(data, mono_ns):
+                    self.kept += 1
+                    self._post(Frame(self.name, self.modality, data, ts_ns, mono_ns))
             self._sleep(pacer.next())  # a wait, not time.sleep: stop is immediate and profiles see it as idle
         return False
 
@@ -111,6 +116,41 @@ def running_daemon(
         yield daemon
     finally:
         daemon.stop()
+
+
+def thread_cpu(daemon: Any) -> dict[str, float]:
+    """CPU seconds (utime + stime, from /proc) per thread of this process, by Python thread name (native
+    threads, e.g. OpenVINO's, by their OS name), plus "store process" when the store runs in a child."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        name = names.get(int(tid), stat[stat.index("(") + 1 : stat.rindex(")")])
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
+    pid = getattr(daemon.memory.store, "pid", None)
+    if pid:
+        out["store process"] = cpu_seconds([pid])
+    return out
+
+
+def run_delay(thread: str) -> float:
+    """Seconds the named Python thread has spent runnable but waiting for a core (/proc schedstat; 0 if unknown):
+    on a loaded machine this, not the pipeline's own work, is where a saturated dispatcher's time goes."""
+    tid = next((t.native_id for t in threading.enumerate() if t.name == thread), None)
+    try:
+        return int(Path(f"/proc/self/task/{tid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def cpu_per_item(before: dict[str, float], after: dict[str, float], items: int, top: int = 8) -> str:
+    """'name 1.23 ms, ...': the CPU each thread spent per item between two `thread_cpu` readings, largest first."""
+    used = sorted(((after[k] - before.get(k, 0.0), k) for k in after), reverse=True)
+    return ", ".join(f"{k} {1000 * v / max(items, 1):.2f} ms" for v, k in used[:top] if v > 0)
 
 
 @dataclass(frozen=True)

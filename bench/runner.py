@@ -18,7 +18,7 @@ import traceback
 from .common import BenchError, Opts, Table, ratio
 
 BENCHES = ("pipeline", "alternative", "latency", "idle", "memory", "query", "scaling", "ocr", "asr")
-EXTRA = ("profile",)  # run only when asked: py-spy under saturation
+EXTRA = ("profile", "audio")  # run only when asked: py-spy under saturation; the audio row of pipeline alone
 MODULES = {"query": "query_call"}  # bench/query.py is the memory benchmark itself, run in a child process
 
 

@@ -118,22 +118,26 @@ class AudioEncoder(FrameEncoder):
 
     def outputs(self, frame: Frame, request: ov.InferRequest) -> Outputs:
         """Both vectors of one window, with labels and scores (BadFrame for a window with nothing in it)."""
-        out = {name: request.get_tensor(name).data for name in OUTPUTS}
-        if not out["mel_peak"] > 0:
+        # Per window on the dispatcher's thread, next to a ~1 ms inference: plain Python floats for the three
+        # scores, no numpy call where a scalar will do (each costs a few µs; outputs 64 -> 57 µs CPU a window).
+        tensor = request.get_tensor
+        if not float(tensor("mel_peak").data) > 0:  # NaN too
             raise BadFrame("no signal in the analysed band (digital silence)")
-        if not out["descriptor_norm"] > 0:  # every band the same and steady: no shape to describe
+        if not float(tensor("descriptor_norm").data) > 0:  # every band the same and steady: no shape to describe
             raise BadFrame("no spectral shape in the analysed band")
+        probs = tensor("probs").data
         if self.on_speech is not None:
-            self._hear(frame, out["probs"].copy())  # a copy: the request's tensors are reused
-        flatness = float(out["flatness"])
-        speech = float(np.sort(out["probs"])[-SPEECH_TOPK:].mean())
+            self._hear(frame, probs.copy())  # a copy: the request's tensors are reused
+        flatness = float(tensor("flatness").data)
+        speech = float(np.sort(probs)[-SPEECH_TOPK:].sum() / SPEECH_TOPK)  # = .mean(): float32 sum, then / n
         scores = label_scores(speech, flatness)
-        order = np.argsort(-scores, kind="stable")
-        vectors = {"embedding": out["descriptor"], "conse": scores @ self.label_emb}  # unit() copies both
+        listed = scores.tolist()
+        order = sorted(range(len(listed)), key=lambda i: -listed[i])  # stable, as argsort(kind="stable")
+        vectors = {"embedding": tensor("descriptor").data, "conse": scores @ self.label_emb}  # unit() copies both
         return Outputs(
             {space: vectors[name] for name, space in self.spaces.items()},
             tuple(self.labels[i] for i in order),
-            tuple(round(float(scores[i]), 4) for i in order),
+            tuple(round(listed[i], 4) for i in order),
             {"speech_prob": f"{speech:.4f}", "flatness": f"{flatness:.3g}"},
         )
 

@@ -19,6 +19,7 @@ Only numpy and OpenVINO are imported here.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -48,9 +49,10 @@ def unit(v: np.ndarray) -> np.ndarray:
     """
     out = np.array(v, dtype=np.float32, copy=True)
     norm = float(np.linalg.norm(out))
-    if not np.isfinite(norm) or norm == 0.0:
+    if not math.isfinite(norm) or norm == 0.0:
         raise ValueError(f"model output has norm {norm}")
-    return out / np.float32(norm)
+    out /= np.float32(norm)  # in place: the copy above is the one allocation
+    return out
 
 
 @dataclass(frozen=True)
