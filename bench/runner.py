@@ -59,8 +59,11 @@ def goals(s: dict[str, float | None]) -> Table:
     row("speech: end of utterance → transcript on the bus p50 (ms), whisper-tiny-en",
         g("latency.speech.whisper-tiny-en.p50_ms"), "report", None)  # fmt: skip
     at_most("idle CPU % of a core (static screen, silent mic)", g("idle.static_cpu_pct"), 3)
+    at_most("idle CPU % added by speech transcripts (silent mic), points", g("idle.speech_added_cpu_pct"), 0.5)
     row("CPU % of a core, screen changing at 1 fps", g("idle.changing_cpu_pct"), "report", None)
     at_most("peak RSS MB, three sources (daemon + capture child)", g("memory.peak_mb"), 600)
+    row("peak RSS MB, three sources, [speech] off", g("memory.nospeech_peak_mb"), "report", None)
+    at_most("peak RSS MB added by speech transcripts (whisper-base, in the daemon)", g("memory.speech_added_mb"), 250)
     at_least("scaling: worst pipeline / benchmark_app over nireq", g("scaling.min_ratio"), 0.9)
     at_most("OCR character error rate % at >= 14 px", g("ocr.ours.cer_ge14_pct"), 2)
     row("OCR character error rate % below 14 px", g("ocr.ours.cer_lt14_pct"), "report", None)
