@@ -12,8 +12,10 @@ The model's own latency (start_async → callback, p50) comes from the daemon's 
 played one at a time with silence between. The end of speech is the playback start (just before paplay is
 started, so the sink's own delay counts against us) plus the clip's last audible sample; the arrival is the
 receive time of the last emb.text.mic0 message holding the sentence's words. The split comes from the daemon's
-status: the worker's transcription time (p50/p95), and the rest (VAD end detection: min_silence_s of silence,
-which the microphone drops as silent, so the segmenter's timer ends it; capture, embedding, bus).
+status: the worker's transcription time (p50/p95) and its lag (the utterance's end, post-roll included → its memory
+to the result stage), whose difference is the VAD's end detection (min_silence_s of silence, which the microphone
+drops as silent, so the segmenter's timer ends the utterance) plus the embedding; what the bus subscriber sees
+beyond the lag is the post-roll (pad_s), the capture's buffering and the bus. Differences of medians: a guide.
 """
 
 from __future__ import annotations
@@ -256,8 +258,11 @@ def speech_run(t: Table, opts: Opts, model: str, names: tuple[str, ...]) -> None
     t.add(model, "end of speech → transcript on the bus", len(lat), p50, p95)
     t.add("", "  transcription (worker)", s1.transcribed, tr50, s1.p95_ms)
     t.add("", "  worker lag: utterance end → result stage", s1.transcribed, s1.lag_p50_ms, s1.lag_p95_ms)
-    rest = None if p50 is None or tr50 is None else round(p50 - tr50, 1)
-    t.add("", "  rest = p50 - transcription p50: VAD end, capture, bus", len(lat), rest, None)
+    lag50 = s1.lag_p50_ms
+    vad = None if lag50 is None or tr50 is None else round(lag50 - tr50, 1)
+    t.add("", "  ≈ end detection + embedding (lag p50 - transcription p50)", None, vad, None)
+    path = None if p50 is None or lag50 is None else round(p50 - lag50, 1)
+    t.add("", "  ≈ post-roll + capture + bus (p50 - lag p50)", None, path, None)
     t.add("", "paplay exit after the end of speech", len(exits), percentile(exits, 50), percentile(exits, 95))
     missed = [x.name for x in said if x.latency_ms is None]
     sp = d.cfg.speech
@@ -276,6 +281,7 @@ def speech_run(t: Table, opts: Opts, model: str, names: tuple[str, ...]) -> None
     t.summary[f"latency.speech.{model}.p50_ms"] = p50
     t.summary[f"latency.speech.{model}.p95_ms"] = p95
     t.summary[f"latency.speech.{model}.transcribe_p50_ms"] = tr50
+    t.summary[f"latency.speech.{model}.end_detect_p50_ms"] = vad
 
 
 def run(opts: Opts) -> list[Table]:

@@ -106,7 +106,7 @@ def heard(d: DaemonProc) -> bool:
 def speech_note(sp: Any) -> str:
     if sp.state != "on":
         return f"speech {sp.state}"
-    return f"{sp.model} transcribed {sp.transcribed} utterances ({sp.memories} memories)"
+    return f"{sp.model} cut {sp.utterances} utterances, transcribed {sp.transcribed} ({sp.memories} memories)"
 
 
 def run(opts: Opts) -> list[Table]:

@@ -63,6 +63,6 @@ def test_quick_memory_has_rows_with_speech_on_and_off(whisper) -> None:
     sums = {r[0]: r[2] for r in t.rows if r[1] == "sum of peaks"}
     assert set(sums) == {"on", "off"} and all(v > 0 for v in sums.values()), text
     assert t.summary["memory.speech_added_mb"] == pytest.approx(sums["on"] - sums["off"], abs=0.1)
-    m = re.search(r"whisper-base transcribed (\d+) utterances", text)
+    m = re.search(r"whisper-base cut \d+ utterances, transcribed (\d+)", text)
     assert m and int(m.group(1)) >= 1, text  # the peak with speech on includes a transcription
     assert "speech off" in text, text

@@ -58,9 +58,13 @@ def test_quick_speech_latency_against_the_daemon(model_cache: Path) -> None:
     work = rows["  transcription (worker)"]
     assert work[2] >= 3 and 0 < work[3] <= work[4], text  # the warm-up and the two sentences
     assert rows["paplay exit after the end of speech"][2] == 2, text
+    # every utterance's lag holds its transcription, so the medians keep that order: end detection comes out > 0
+    assert rows["  ≈ end detection + embedding (lag p50 - transcription p50)"][3] > 0, text
+    assert rows["  ≈ post-roll + capture + bus (p50 - lag p50)"][3] is not None, text
     assert "not heard: none" in text and SPEECH_SENTENCES[0] in text, text
     s = t.summary
     assert s["latency.speech.whisper-base.p50_ms"] == e2e[3]
     assert s["latency.speech.whisper-base.transcribe_p50_ms"] == work[3]
+    assert s["latency.speech.whisper-base.end_detect_p50_ms"] > 0
     g = goals(s).render()
     assert "speech: end of utterance → transcript on the bus p50 (ms), whisper-base" in g, g
