@@ -11,11 +11,12 @@ The model's own latency (start_async → callback, p50) comes from the daemon's 
 [speech]: Whisper base, min_silence_s 0.6) on a PulseAudio null sink; espeak-ng sentences of demo/speech.py are
 played one at a time with silence between. The end of speech is the playback start (just before paplay is
 started, so the sink's own delay counts against us) plus the clip's last audible sample; the arrival is the
-receive time of the last emb.text.mic0 message holding the sentence's words. The split comes from the daemon's
-status: the worker's transcription time (p50/p95) and its lag (the utterance's end, post-roll included → its memory
-to the result stage), whose difference is the VAD's end detection (min_silence_s of silence, which the microphone
-drops as silent, so the segmenter's timer ends the utterance) plus the embedding; what the bus subscriber sees
-beyond the lag is the post-roll (pad_s), the capture's buffering and the bus. Differences of medians: a guide.
+receive time of the last emb.text.mic0 message holding the sentence's words. The message's own stamp of its
+utterance's end (extra "end", post-roll included, on the capture's clock) splits each latency in two: before
+it, the post-roll (pad_s) and the capture's buffering; after it, the daemon's part. Of that, the worker's
+transcription time (status p50/p95) is most; the rest (a difference of medians, a guide) is the VAD's end
+detection (min_silence_s of silence, which the microphone drops as silent, so the segmenter's timer ends the
+utterance), the embedding and the bus.
 """
 
 from __future__ import annotations
@@ -157,19 +158,27 @@ class Said:
     text: str
     end: float  # wall clock of the last audible sample
     exit: float  # paplay's exit (after the sink drained)
-    got: list[tuple[float, str]]  # (receive time, transcript) of each message during and after it
+    got: list[tuple[float, str, float]]  # (receive time, transcript, its utterance's end) of each message
 
     @property
-    def mine(self) -> list[tuple[float, str]]:
-        return [(t, x) for t, x in self.got if heard(self.text, x) > 0]
+    def mine(self) -> list[tuple[float, str, float]]:
+        return [m for m in self.got if heard(self.text, m[1]) > 0]
 
     @property
     def matched(self) -> bool:
-        return heard(self.text, " ".join(x for _, x in self.mine)) >= 0.5
+        return heard(self.text, " ".join(m[1] for m in self.mine)) >= 0.5
 
     @property
     def latency_ms(self) -> float | None:
         return (self.mine[-1][0] - self.end) * 1000 if self.matched else None
+
+    def split_ms(self) -> tuple[float, float] | None:
+        """The latency in two: end of speech → the utterance's end as the daemon stamped it (its post-roll and
+        the capture's buffering), and that → receipt (end detection, transcription, embedding, bus)."""
+        if not self.matched:
+            return None
+        recv, _, end = self.mine[-1]
+        return (end - self.end) * 1000, (recv - end) * 1000
 
 
 def say(snd: Any, sub: Any, tmp: Path, name: str, settle: float, timeout: float = 60.0) -> Said:
@@ -191,7 +200,7 @@ def say(snd: Any, sub: Any, tmp: Path, name: str, settle: float, timeout: float 
             msg = sub.recv(timeout=0.05)
             if msg is None:
                 continue
-            said.got.append((time.time(), msg.text or ""))
+            said.got.append((time.time(), msg.text or "", float(msg.extra.get("end", "nan"))))
             if said.matched:
                 quiet_until = time.monotonic() + settle
     finally:
@@ -258,11 +267,14 @@ def speech_run(t: Table, opts: Opts, model: str, names: tuple[str, ...]) -> None
     t.add(model, "end of speech → transcript on the bus", len(lat), p50, p95)
     t.add("", "  transcription (worker)", s1.transcribed, tr50, s1.p95_ms)
     t.add("", "  worker lag: utterance end → result stage", s1.transcribed, s1.lag_p50_ms, s1.lag_p95_ms)
-    lag50 = s1.lag_p50_ms
-    vad = None if lag50 is None or tr50 is None else round(lag50 - tr50, 1)
-    t.add("", "  ≈ end detection + embedding (lag p50 - transcription p50)", None, vad, None)
-    path = None if p50 is None or lag50 is None else round(p50 - lag50, 1)
-    t.add("", "  ≈ post-roll + capture + bus (p50 - lag p50)", None, path, None)
+    split = [x for x in (s.split_ms() for s in said) if x is not None]
+    before, after = [a for a, _ in split], [b for _, b in split]
+    t.add("", "  end of speech → utterance end (post-roll, capture)", len(before), percentile(before, 50),
+          percentile(before, 95))  # fmt: skip
+    t.add("", "  utterance end → on the bus (daemon)", len(after), percentile(after, 50), percentile(after, 95))
+    a50 = percentile(after, 50)
+    vad = None if a50 is None or tr50 is None else round(a50 - tr50, 1)
+    t.add("", "    ≈ end detection, embedding, bus (that p50 - transcription p50)", None, vad, None)
     t.add("", "paplay exit after the end of speech", len(exits), percentile(exits, 50), percentile(exits, 95))
     missed = [x.name for x in said if x.latency_ms is None]
     sp = d.cfg.speech

@@ -34,13 +34,15 @@ def test_transcripts_match_their_sentence_by_words() -> None:
     assert heard(s.text, "Please send the quarterly budget report to Sarah before Friday.") == 1.0
     assert heard(s.text, "please send the quarterly budget report") == pytest.approx(5 / 8)  # not "the", "to"
     assert heard(s.text, "The backup runs every night.") == 0.0
-    said = Said(s.name, s.text, end=100.0, exit=100.4, got=[(99.0, "Good morning."), (101.25, s.text)])
+    said = Said(s.name, s.text, end=100.0, exit=100.4, got=[(99.0, "Good morning.", 98.0), (101.25, s.text, 100.5)])
     assert said.matched and said.latency_ms == pytest.approx(1250.0)
-    pieces = [(101.0, "Please send the quarterly"), (102.0, "budget report to Sarah")]
+    assert said.split_ms() == pytest.approx((500.0, 750.0))  # before and after the utterance's stamped end
+    pieces = [(101.0, "Please send the quarterly", 99.0), (102.0, "budget report to Sarah", 100.2)]
     split = Said(s.name, s.text, 100.0, 100.4, pieces)
     assert split.matched and split.latency_ms == pytest.approx(2000.0)  # the last piece ends the sentence
-    missed = Said(s.name, s.text, 100.0, 100.4, [(101.0, "Sarah")])
-    assert not missed.matched and missed.latency_ms is None
+    assert split.split_ms() == pytest.approx((200.0, 1800.0))
+    missed = Said(s.name, s.text, 100.0, 100.4, [(101.0, "Sarah", 100.2)])
+    assert not missed.matched and missed.latency_ms is None and missed.split_ms() is None
 
 
 def test_quick_speech_latency_against_the_daemon(model_cache: Path) -> None:
@@ -58,9 +60,13 @@ def test_quick_speech_latency_against_the_daemon(model_cache: Path) -> None:
     work = rows["  transcription (worker)"]
     assert work[2] >= 3 and 0 < work[3] <= work[4], text  # the warm-up and the two sentences
     assert rows["paplay exit after the end of speech"][2] == 2, text
-    # every utterance's lag holds its transcription, so the medians keep that order: end detection comes out > 0
-    assert rows["  ≈ end detection + embedding (lag p50 - transcription p50)"][3] > 0, text
-    assert rows["  ≈ post-roll + capture + bus (p50 - lag p50)"][3] is not None, text
+    before, after = (
+        rows["  end of speech → utterance end (post-roll, capture)"],
+        rows["  utterance end → on the bus (daemon)"],
+    )
+    assert before[2] == after[2] == 2 and after[3] > 0, text
+    assert before[3] + after[3] == pytest.approx(e2e[3], abs=1.0) or before[4] + after[4] >= e2e[3], text
+    assert rows["    ≈ end detection, embedding, bus (that p50 - transcription p50)"][3] is not None, text
     assert "not heard: none" in text and SPEECH_SENTENCES[0] in text, text
     s = t.summary
     assert s["latency.speech.whisper-base.p50_ms"] == e2e[3]
