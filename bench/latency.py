@@ -6,12 +6,26 @@ encoded. A subscriber in this process takes `time.time()` at receipt minus the h
 clock stamped at capture), once per frame (its first space). Audio `ts` is the window's start, so the
 window length (0.96 s) is subtracted: what remains is the wait after the last sample was captured.
 The model's own latency (start_async → callback, p50) comes from the daemon's status.
+
+3b. Speech: end of an utterance → its transcript on the bus. `sensorium run` with only the microphone (default
+[speech]: Whisper base, min_silence_s 0.6) on a PulseAudio null sink; espeak-ng sentences of demo/speech.py are
+played one at a time with silence between. The end of speech is the playback start (just before paplay is
+started, so the sink's own delay counts against us) plus the clip's last audible sample; the arrival is the
+receive time of the last emb.text.mic0 message holding the sentence's words. The message's own stamp of its
+utterance's end (extra "end", post-roll included, on the capture's clock) splits each latency in two: before
+it, the post-roll (pad_s) and the capture's buffering; after it, the daemon's part. Of that, the worker's
+transcription time (status p50/p95) is most; the rest (a difference of medians, a guide) is the VAD's end
+detection (min_silence_s of silence, which the microphone drops as silent, so the segmenter's timer ends the
+utterance), the embedding and the bus.
 """
 
 from __future__ import annotations
 
+import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .common import BenchError, DaemonProc, Opts, Table, bench_home, guarded, percentile, photos, pulse, xvfb
 from .harness import device_config
@@ -111,5 +125,176 @@ def measure(opts: Opts) -> Table:
     return t
 
 
+# Short English sentences of demo/speech.py, distinct words each (the first two in quick mode)
+SPEECH_SENTENCES = ("budget-report", "call-back", "design-meeting", "refund", "backup", "password", "lights",
+                    "server-costs", "mobile-app", "good-morning")  # fmt: skip
+SPEECH_CONFIG = "[screen]\nenabled = false\n[camera]\nenabled = false\n[microphone]\nenabled = true\n"
+SPEECH_MODELS = ("whisper-base", "whisper-tiny-en")  # the default first; quick mode runs it alone
+WARM_UP = "plants"
+AUDIBLE = 0.01  # a sample above this (|x|, full scale 1) is still speech: espeak-ng's clips end in silence
+
+
+def speech_end_s(audio: Any, rate: int) -> float:
+    """Seconds from a clip's start to its last audible sample."""
+    import numpy as np
+
+    loud = np.flatnonzero(np.abs(audio) > AUDIBLE)
+    return (int(loud[-1]) + 1) / rate if loud.size else 0.0
+
+
+def words(text: str) -> set[str]:
+    return {w for w in re.sub(r"[^\w\s]", " ", text.lower()).split() if len(w) > 3}
+
+
+def heard(sent: str, transcript: str) -> float:
+    """Share of the sentence's words (longer than three letters: not "the", "and") in the transcript."""
+    want = words(sent)
+    return len(want & words(transcript)) / max(1, len(want))
+
+
+@dataclass
+class Said:
+    name: str
+    text: str
+    end: float  # wall clock of the last audible sample
+    exit: float  # paplay's exit (after the sink drained)
+    got: list[tuple[float, str, float]]  # (receive time, transcript, its utterance's end) of each message
+
+    @property
+    def mine(self) -> list[tuple[float, str, float]]:
+        return [m for m in self.got if heard(self.text, m[1]) > 0]
+
+    @property
+    def matched(self) -> bool:
+        return heard(self.text, " ".join(m[1] for m in self.mine)) >= 0.5
+
+    @property
+    def latency_ms(self) -> float | None:
+        return (self.mine[-1][0] - self.end) * 1000 if self.matched else None
+
+    def split_ms(self) -> tuple[float, float] | None:
+        """The latency in two: end of speech → the utterance's end as the daemon stamped it (its post-roll and
+        the capture's buffering), and that → receipt (end detection, transcription, embedding, bus)."""
+        if not self.matched:
+            return None
+        recv, _, end = self.mine[-1]
+        return (end - self.end) * 1000, (recv - end) * 1000
+
+
+def say(snd: Any, sub: Any, tmp: Path, name: str, settle: float, timeout: float = 60.0) -> Said:
+    """Play one sentence and gather the transcripts that come until `settle` s pass without one (after the first
+    matching one), or `timeout`."""
+    from demo.speech import RATE, sentence, synthesise, write_wav
+
+    s = sentence(name)
+    audio = synthesise(s)
+    wav = write_wav(tmp / f"{name}.wav", audio)
+    t0 = time.time()
+    player = snd.play(wav, wait=False)
+    said = Said(name, s.text, t0 + speech_end_s(audio, RATE), 0.0, [])
+    deadline, quiet_until = time.monotonic() + timeout, None
+    try:
+        while time.monotonic() < deadline and (quiet_until is None or time.monotonic() < quiet_until):
+            if not said.exit and player.poll() is not None:
+                said.exit = time.time()
+            msg = sub.recv(timeout=0.05)
+            if msg is None:
+                continue
+            said.got.append((time.time(), msg.text or "", float(msg.extra.get("end", "nan"))))
+            if said.matched:
+                quiet_until = time.monotonic() + settle
+    finally:
+        from demo.standins import stop_process
+
+        stop_process(player)
+    said.exit = said.exit or time.time()
+    return said
+
+
+def wait_running(d: DaemonProc, source: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (src := d.status().sources.get(source)) is None or src.state != "running":
+        if time.monotonic() > deadline:
+            raise BenchError(f"{source} not running after {timeout:g} s: {src}")
+        time.sleep(0.2)
+
+
+def speech(opts: Opts) -> Table:
+    t = Table(
+        "3b. Speech: end of utterance → transcript on the bus (bus subscriber), ms",
+        ["model", "part", "n", "p50", "p95"],
+    )
+    names = SPEECH_SENTENCES[: 2 if opts.quick else len(SPEECH_SENTENCES)]
+    models = SPEECH_MODELS[:1] if opts.quick else SPEECH_MODELS
+    for model in models:
+        speech_run(t, opts, model, names)
+    t.notes.append(
+        f"sentences {', '.join(names)} (demo/speech.py), one at a time, 1 s of silence between; a warm-up sentence "
+        "first, not counted (but in the worker's transcription times, its last 64)"
+    )
+    t.notes.append("only the microphone runs (screen and camera off); the CPU is shared with whatever else runs here")
+    return t
+
+
+def speech_run(t: Table, opts: Opts, model: str, names: tuple[str, ...]) -> None:
+    from agent import config
+    from sinks.client import Subscriber
+
+    cfg = device_config(opts.device) + SPEECH_CONFIG + f'[models]\nspeech = "{model}"\n'
+    with bench_home() as tmp, pulse(tmp) as snd, DaemonProc(tmp, cfg) as d:
+        st = d.status()
+        if st.speech.state != "on":
+            t.add(model, f"not measured: speech {st.speech.state}", None, None, None)
+            return
+        mic = d.cfg.microphone.name
+        wait_running(d, mic)
+        sub = Subscriber(config.bus_endpoint(d.cfg), f"emb.text.{mic}")
+        try:
+            time.sleep(0.5)  # the subscription reaches the publisher
+            warm = say(snd, sub, tmp, WARM_UP, 1.0)  # the first transcription allocates what later ones reuse
+            s0 = d.status().speech
+            said = []
+            for name in names:
+                time.sleep(1.0)  # silence between sentences
+                said.append(say(snd, sub, tmp, name, 2.0))
+            s1 = d.status().speech
+        finally:
+            sub.close()
+    lat = [x.latency_ms for x in said if x.latency_ms is not None]
+    exits = [(x.exit - x.end) * 1000 for x in said]
+    p50, p95 = percentile(lat, 50), percentile(lat, 95)
+    tr50 = s1.p50_ms
+    t.add(model, "end of speech → transcript on the bus", len(lat), p50, p95)
+    t.add("", "  transcription (worker)", s1.transcribed, tr50, s1.p95_ms)
+    t.add("", "  worker lag: utterance end → result stage", s1.transcribed, s1.lag_p50_ms, s1.lag_p95_ms)
+    split = [x for x in (s.split_ms() for s in said) if x is not None]
+    before, after = [a for a, _ in split], [b for _, b in split]
+    t.add("", "  end of speech → utterance end (post-roll, capture)", len(before), percentile(before, 50),
+          percentile(before, 95))  # fmt: skip
+    t.add("", "  utterance end → on the bus (daemon)", len(after), percentile(after, 50), percentile(after, 95))
+    a50 = percentile(after, 50)
+    vad = None if a50 is None or tr50 is None else round(a50 - tr50, 1)
+    t.add("", "    ≈ end detection, embedding, bus (that p50 - transcription p50)", None, vad, None)
+    t.add("", "paplay exit after the end of speech", len(exits), percentile(exits, 50), percentile(exits, 95))
+    missed = [f"{x.name} ({' / '.join(m[1] for m in x.got) or 'nothing'})" for x in said if x.latency_ms is None]
+    sp = d.cfg.speech
+    t.notes.append(
+        f"{model} on {s1.device}: utterances {s1.utterances - s0.utterances}, transcribed "
+        f"{s1.transcribed - s0.transcribed}, memories {s1.memories - s0.memories}, gated "
+        f"{sum(s1.gated.values()) - sum(s0.gated.values())}, dropped {s1.dropped - s0.dropped}; warm-up "
+        f"{'heard' if warm.matched else 'not heard'}; not heard: {', '.join(missed) or 'none'}"
+    )
+    if model == SPEECH_MODELS[0]:
+        t.notes.append(
+            f"segmenting: min_silence_s {sp.min_silence_s}, pad_s {sp.pad_s}, mic hop {d.cfg.microphone.hop_s} s; "
+            "silent windows are dropped by the mic, so the utterance is ended by the worker's timer (its last window's "
+            "end + max(hop + 0.32 s, the silence still missing))"
+        )
+    t.summary[f"latency.speech.{model}.p50_ms"] = p50
+    t.summary[f"latency.speech.{model}.p95_ms"] = p95
+    t.summary[f"latency.speech.{model}.transcribe_p50_ms"] = tr50
+    t.summary[f"latency.speech.{model}.end_detect_p50_ms"] = vad
+
+
 def run(opts: Opts) -> list[Table]:
-    return [guarded("3. Latency capture → published", measure, opts)]
+    return [guarded("3. Latency capture → published", measure, opts), guarded("3b. Speech latency", speech, opts)]

@@ -52,9 +52,18 @@ def goals(s: dict[str, float | None]) -> Table:
     at_least("audio pipeline / torch silero + librosa", ratio(g("audio.pipeline_wps"), g("audio.torch_wps")), 4)
     for key in sorted(k for k in s if k.startswith("latency.") and k.endswith(".over_model_ms")):
         at_most(f"{key[8:-14]}: p50 - model p50 (ms)", g(key), 5)
+    at_most("speech: end of utterance → transcript on the bus p50 (ms), whisper-base",
+            g("latency.speech.whisper-base.p50_ms"), 1500)  # fmt: skip
+    row("speech: end of utterance → transcript on the bus p95 (ms), whisper-base",
+        g("latency.speech.whisper-base.p95_ms"), "report", None)  # fmt: skip
+    row("speech: end of utterance → transcript on the bus p50 (ms), whisper-tiny-en",
+        g("latency.speech.whisper-tiny-en.p50_ms"), "report", None)  # fmt: skip
     at_most("idle CPU % of a core (static screen, silent mic)", g("idle.static_cpu_pct"), 3)
+    at_most("idle CPU % added by speech transcripts (silent mic), points", g("idle.speech_added_cpu_pct"), 0.5)
     row("CPU % of a core, screen changing at 1 fps", g("idle.changing_cpu_pct"), "report", None)
     at_most("peak RSS MB, three sources (daemon + capture child)", g("memory.peak_mb"), 600)
+    row("peak RSS MB, three sources, [speech] off", g("memory.nospeech_peak_mb"), "report", None)
+    at_most("peak RSS MB added by speech transcripts (whisper-base, in the daemon)", g("memory.speech_added_mb"), 250)
     at_least("scaling: worst pipeline / benchmark_app over nireq", g("scaling.min_ratio"), 0.9)
     at_most("OCR character error rate % at >= 14 px", g("ocr.ours.cer_ge14_pct"), 2)
     row("OCR character error rate % below 14 px", g("ocr.ours.cer_lt14_pct"), "report", None)

@@ -2,11 +2,12 @@
 
 A virtual screen (Xvfb) shows a slideshow of photos that ship with scikit-image and pages of text (an
 invoice, a terminal, a spreadsheet: demo/textpages.py), a virtual camera (MJPEG on
-127.0.0.1) shows a cup of coffee, and a private PulseAudio null sink plays speech (espeak-ng), a tone and
-noise into the "microphone". The real daemon runs on them for `--seconds` with a live `sensorium tail`,
-then a few text queries show what it remembered. Every process started here is stopped at the end, also
-on Ctrl-C, SIGTERM or an error. Data lives in a temporary SENSORIUM_HOME; models come from the normal
-cache, so a `make run` build is reused (and missing models are built once into it).
+127.0.0.1) shows a cup of coffee, and a private PulseAudio null sink plays two spoken sentences (espeak-ng), a
+tone and noise into the "microphone". The real daemon runs on them for `--seconds` with a live `sensorium tail`,
+then a few text queries show what it remembered: what it saw, heard, read on the screen, and the transcripts of
+what was said (found by their words, with the time they were said). Every process started here is stopped at
+the end, also on Ctrl-C, SIGTERM or an error. Data lives in a temporary SENSORIUM_HOME; models come from the
+normal cache, so a `make run` build is reused (and missing models are built once into it).
 
     python -m demo [--seconds 30] [--clean]
 """
@@ -28,14 +29,18 @@ from pathlib import Path
 import numpy as np
 
 from agent import config
-from demo.standins import Display, MissingTool, MjpegServer, Pulse, noise, speech, stop_process, tone, which, write_wav
+from demo.standins import Display, MissingTool, MjpegServer, Pulse, noise, stop_process, tone, which, write_wav
 
 SLIDES = ("chelsea", "invoice", "coffee", "terminal", "rocket", "spreadsheet")  # photos and pages of text
 CAMERA = "coffee"  # a webcam looking at a desk
 # what it saw, heard, and read on the screen (by the words, and by the meaning: no word in common)
 QUERIES = ("a cat", "someone talking", "a cup of coffee", "invoice 4711", "the TLS cert ran out of validity")
 SCREEN = (1280, 720)
-TALK = "Hello there. I am talking to you about the weather today, and then we will go for a long walk by the river."
+# what is said into the microphone: (espeak-ng voice, words per minute, sentence, a query that finds its transcript)
+SAID = (
+    ("en-us", 160, "The budget meeting moved to Thursday afternoon.", "budget meeting"),
+    ("en+f3", 140, "Please send the slides to Maria before lunch.", "slides for Maria"),
+)
 TOOLS = ("Xvfb", "feh", "pulseaudio", "pactl", "paplay", "espeak-ng")
 CONFIG = """\
 # Written by `python -m demo`: every sensor is a stand-in.
@@ -93,6 +98,7 @@ def ensure_models(cfg_path: Path) -> None:
     cfg = config.load(cfg_path)
     store = ModelStore(cfg.daemon.cache_dir)
     names = (cfg.models.text, cfg.models.image, cfg.models.audio, cfg.models.ocr)
+    names += (cfg.models.speech,) if cfg.speech.enabled else ()
     if all(store.is_built(n) for n in names):
         return
     say(f"building models into {cfg.daemon.cache_dir} (once; takes a minute or two)…")
@@ -163,8 +169,9 @@ def show_tail(proc: subprocess.Popen, shown: list[int]) -> None:
             say(f"  tail │ {line.rstrip()}")
 
 
-def start_tail(cfg_path: Path, stack: ExitStack) -> list[int]:
-    """A live `sensorium tail` in its own process; returns [lines received, lines shown], filled as it runs."""
+def start_tail(cfg_path: Path, stack: ExitStack) -> tuple[subprocess.Popen, threading.Thread, list[int]]:
+    """A live `sensorium tail` in its own process, the thread printing it, and [lines received, lines shown],
+    filled as it runs."""
     proc = subprocess.Popen(
         [sys.executable, "-u", "-m", "agent", "--config", str(cfg_path), "tail", "emb."],
         stdout=subprocess.PIPE,
@@ -174,8 +181,9 @@ def start_tail(cfg_path: Path, stack: ExitStack) -> list[int]:
     )
     stack.callback(stop_process, proc)
     counts = [0, 0]
-    threading.Thread(target=show_tail, args=(proc, counts), name="tail", daemon=True).start()
-    return counts
+    printer = threading.Thread(target=show_tail, args=(proc, counts), name="tail", daemon=True)
+    printer.start()
+    return proc, printer, counts
 
 
 def play_loop(pulse: Pulse, clips: Clips, stop: threading.Event) -> None:
@@ -194,11 +202,13 @@ def play_loop(pulse: Pulse, clips: Clips, stop: threading.Event) -> None:
 
 
 def sounds(tmp: Path) -> Clips:
-    return [
-        ("speech (espeak-ng)", speech(tmp / "talk.wav", TALK)),
-        ("a 440 Hz tone", write_wav(tmp / "tone.wav", tone(2.0), 48000)),
-        ("white noise", write_wav(tmp / "noise.wav", noise(2.0), 48000)),
-    ]
+    """The sentences first (a short demo still hears both), then a tone and noise (which give no transcript)."""
+    from demo.speech import RATE, speak
+
+    said = [(f'speech: "{text}"', write_wav(tmp / f"said{i}.wav", speak(text, voice, wpm), RATE))
+            for i, (voice, wpm, text, _) in enumerate(SAID)]  # fmt: skip
+    tone_wav, noise_wav = write_wav(tmp / "tone.wav", tone(2.0), 48000), write_wav(tmp / "noise.wav", noise(2.0), 48000)
+    return [*said, ("a 440 Hz tone", tone_wav), ("white noise", noise_wav)]
 
 
 def scenario(display: Display, pulse: Pulse, images: dict[str, np.ndarray], clips: Clips, seconds: float) -> None:
@@ -234,6 +244,46 @@ def run_queries(cfg_path: Path) -> None:
             say(f"  {line}")
         if "no memories match" in out.stdout:
             raise DemoError(f"nothing in memory answers {text!r}; see the daemon log")
+
+
+def wait_transcribed(cfg_path: Path, timeout: float = 30.0) -> None:
+    """Wait until every utterance heard is transcribed (the last sentence ends as the sensors stop)."""
+    from sinks.client import request
+
+    endpoint = config.query_endpoint(config.load(cfg_path))
+    time.sleep(1.5)  # an utterance still open is ended by the worker's timer
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sp = request(endpoint, {"op": "status"})["status"]["speech"]
+        done = sp.get("transcribed", 0) + sp.get("dropped", 0) + sp.get("errors", 0) + sp.get("bad_audio", 0)
+        if sp.get("state") != "on" or (not sp.get("waiting") and done >= sp.get("utterances", 0)):
+            return
+        time.sleep(0.3)
+    say(f"warning: speech still transcribing after {timeout:g} s")
+
+
+def show_speech(cfg_path: Path) -> None:
+    """What was said: each sentence's transcript found by its words (with the time it was said), the transcripts as
+    `sensorium tail` prints them, and the status line of the speech worker."""
+    mic = config.load(cfg_path).microphone.name
+    for *_, text in SAID:
+        say(f'\n$ sensorium query "{text}" --modality text --source {mic} -k 1')
+        out = sensorium(cfg_path, "query", text, "--modality", "text", "--source", mic, "-k", "1")
+        if out.returncode != 0:
+            raise DemoError(f"query {text!r} failed: {out.stderr.strip()}")
+        for line in out.stdout.splitlines():
+            say(f"  {line}")
+        if "no memories match" in out.stdout:
+            raise DemoError("no transcript of what was said; see the daemon log and `sensorium status`")
+    say(f"\n$ sensorium tail emb.text.{mic} --since 10m -n {len(SAID)}")
+    out = sensorium(cfg_path, "tail", f"emb.text.{mic}", "--since", "10m", "-n", str(len(SAID)), "--timeout", "5")
+    for line in out.stdout.splitlines():
+        say(f"  {line}")
+    say("\n$ sensorium status   (its speech line)")
+    status = sensorium(cfg_path, "status").stdout.splitlines()
+    for line in status:
+        if line.strip().startswith("speech"):
+            say(f"  {line.strip()}")
 
 
 def stop_daemon(proc: subprocess.Popen) -> None:
@@ -275,11 +325,15 @@ def run(args: argparse.Namespace, tmp: Path, stack: ExitStack) -> None:
     say(log.read_text().rstrip())  # the daemon's table of sensors
     wait_running(cfg_path)
     say(f"\nrunning for {args.seconds:g} s; live `sensorium tail` (a line when labels change):")
-    counts = start_tail(cfg_path, stack)
+    tail, printer, counts = start_tail(cfg_path, stack)
     scenario(display, pulse, images, clips, args.seconds)
+    wait_transcribed(cfg_path)
     time.sleep(config.load(cfg_path).store.flush_s + 1.0)  # the writer's last batch
+    stop_process(tail)  # its lines would run into the answers below
+    printer.join(timeout=5)
     say(f"tail: {counts[0]} messages, {counts[1]} shown")
     run_queries(cfg_path)
+    show_speech(cfg_path)
     stop_daemon(daemon)
 
 

@@ -7,6 +7,7 @@ the demo exits, no process may still carry it.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 from tests.support.env import ROOT, require
 
 TOOLS = ("Xvfb", "feh", "pulseaudio", "pactl", "paplay", "espeak-ng")
+# the demo's spoken sentences (demo/__main__.py SAID) by their query: words of which at least one must be heard
+HEARD = {"budget meeting": ("budget", "thursday"), "slides for Maria": ("slides", "maria")}
 
 
 def answers(output: str, text: str) -> list[tuple[str, str]]:
@@ -24,6 +27,13 @@ def answers(output: str, text: str) -> list[tuple[str, str]]:
     i = lines.index(f'$ sensorium query "{text}" -k 3')
     rows = [line.split(None, 4) for line in lines[i + 1 : i + 4]]  # date, time, source, score, labels… thumb
     return [(row[2], row[4]) for row in rows]
+
+
+def transcript(output: str, text: str) -> tuple[list[str], str]:
+    """The demo's transcript answer for `text`: its row (date, time, source, score, …) and its snippet."""
+    lines = output.splitlines()
+    i = lines.index(f'$ sensorium query "{text}" --modality text --source mic0 -k 1')
+    return lines[i + 1].split(), lines[i + 2].strip()
 
 
 def survivors(marker: str) -> list[str]:
@@ -52,7 +62,7 @@ def test_demo_answers_from_every_sense_and_cleans_up(model_cache: Path, tmp_path
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
     )
     print(out.stdout)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -64,4 +74,13 @@ def test_demo_answers_from_every_sense_and_cleans_up(model_cache: Path, tmp_path
     assert "cam0" in [source for source, _ in coffee], out.stdout
     assert cup[0] and all(c for (source, _), c in zip(coffee, cup, strict=True) if source == "cam0"), out.stdout
     assert "emb.image.cam0" in out.stdout and "emb.audio.mic0" in out.stdout, out.stdout  # the live tail
+    # what was said: each sentence's transcript, found by its words, with the time it was said
+    for text, words in HEARD.items():
+        row, snippet = transcript(out.stdout, text)
+        assert row[2] == "mic0" and re.fullmatch(r"\d\d:\d\d:\d\d", row[1]), out.stdout
+        assert any(w in snippet.lower() for w in words), out.stdout
+    tail = out.stdout.split("$ sensorium tail emb.text.mic0", 1)[1].split("$ sensorium status", 1)[0]
+    assert any(w in tail.lower() for words in HEARD.values() for w in words), out.stdout
+    m = re.search(r"^  speech on \S+ \(whisper-base\): (\d+) utterances transcribed", out.stdout, re.M)
+    assert m and int(m.group(1)) >= len(HEARD), out.stdout
     assert survivors(f"TMPDIR={tmp_path}") == []
