@@ -82,6 +82,14 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
 
 @pytest.fixture(scope="module")
 def engines(runtime: Runtime, model_cache: Path) -> dict[str, Whisper]:
+    """The full 30 s audio context only, as faster-whisper runs the encoder."""
+    store = ModelStore(model_cache)
+    return {name: Whisper(runtime, store.require(name), contexts_s=()) for name in MODELS}
+
+
+@pytest.fixture(scope="module")
+def short_context(runtime: Runtime, model_cache: Path) -> dict[str, Whisper]:
+    """The default audio contexts: a sentence's encoder pass covers 10 s, not 30 s."""
     store = ModelStore(model_cache)
     return {name: Whisper(runtime, store.require(name)) for name in MODELS}
 
@@ -191,6 +199,35 @@ def test_transcripts_match_faster_whisper(name: str, engines: dict[str, Whisper]
     report = "\n".join(f"{t!r}\n  ours {o!r}\n  ref  {r!r}" for (t, o), (_, r) in zip(ours, theirs, strict=True))
     assert abs(wer(ours) - wer(theirs)) <= 0.01, f"WER {wer(ours):.3f} vs faster-whisper {wer(theirs):.3f}\n{report}"
     assert wer(ours) < 0.5, report  # and both heard the sentences
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_short_audio_context_keeps_the_transcripts(name: str, engines, short_context, audio) -> None:
+    """The encoder on the smallest audio context that holds the sentence (the decoder attending to those
+    positions only) hears the English sentences at most 1 WER point worse than on the full 30 s window."""
+    full, short = engines[name], short_context[name]
+    assert short.contexts_s[0] < 30.0 and full.contexts_s == (30.0,)
+    got, ref = [], []
+    for _, _, text in ENGLISH:
+        assert short.context(audio[text].size / RATE).seconds < 30.0  # the sentences are short
+        s, f = short.transcribe(audio[text]), full.transcribe(audio[text])
+        assert s.language == f.language == "en" and s.no_speech_prob < 0.6 and s.avg_logprob > -1.0
+        got.append((text, s.text))
+        ref.append((text, f.text))
+    report = "\n".join(f"{t!r}\n  short {o!r}\n  full  {r!r}" for (t, o), (_, r) in zip(got, ref, strict=True))
+    assert wer(got) <= wer(ref) + 0.01, f"WER {wer(got):.3f} with a short context, {wer(ref):.3f} with 30 s\n{report}"
+    long = np.concatenate([audio[t] for _, _, t in ENGLISH])[: N_SAMPLES - RATE]
+    assert short.context(long.size / RATE).seconds == 30.0
+
+
+def test_static_audio_contexts_equal_the_dynamic_one(runtime: Runtime, model_cache: Path, short_context, audio):
+    """Per-context static encoders (as for the NPU) give the transcript the one dynamic-shape encoder gives."""
+    static = Whisper(runtime, ModelStore(model_cache).require("whisper-tiny-en"), contexts_s=(10.0,), static=True)
+    dynamic = short_context["whisper-tiny-en"]
+    assert static.static and not dynamic.static
+    for _, _, text in ENGLISH[:2]:
+        assert static.context(audio[text].size / RATE).seconds == 10.0
+        assert static.transcribe(audio[text]).text == dynamic.transcribe(audio[text]).text
 
 
 def test_base_detects_german(engines: dict[str, Whisper], audio) -> None:
