@@ -9,7 +9,8 @@ nothing is cleared between utterances. The encoder runs on the smallest audio co
 holds the utterance: its 100 mel frames a second give 50 encoder positions, copied into the first
 positions of the decoder's cross_k/cross_v, and the decoder's `cross_len` masks the rest. A 5 s utterance
 thus pays a 10 s encoder pass, not 30 s (whisper.cpp's audio_ctx; measured in tests/encoders/test_asr.py
-to keep the transcripts). Per utterance: the encoder once, then one decoder step per
+to keep the transcripts). An unsure language detection or a decoding loop on a short context is retried
+on the full window (DETECT_MIN_P). Per utterance: the encoder once, then one decoder step per
 prompt token (<|startoftranscript|>, language, <|transcribe|>, <|notimestamps|>) and per text token,
 at most 224. The logits after <|startoftranscript|> give the no-speech probability and, for a
 multilingual model asked for no language, the language. Nothing here imports torch or transformers.
@@ -37,6 +38,10 @@ from .mel import CHUNK_S, HOP, N_FRAMES, N_SAMPLES, SAMPLE_RATE, log_mel
 # always on 30 s (whisper.cpp's audio_ctx). The decoder attends to that many encoder positions only.
 AUDIO_CTX_S: tuple[float, ...] = (10.0, 20.0, 30.0)
 MARGIN_S = 0.5
+# A short context is not trusted, and the full 30 s window transcribes instead, when its language detection
+# is unsure (it flips where the full window is itself unsure; espeak-ng sentences: en 0.49 → cy 0.55,
+# de 0.13 → cy 0.21) or its decoding loops (audio_ctx's known failure: the decoder repeats the last phrase).
+DETECT_MIN_P = 0.7
 
 FILES = ("meta.json", "encoder.xml", "encoder.bin", "decoder.xml", "decoder.bin", "tokenizer.json")
 
@@ -155,7 +160,7 @@ class Whisper:
         self._suppress_begin = decode.mask(vocab, meta["suppress_ids_begin"])
         self.max_new_tokens = int(meta.get("max_new_tokens", 224))
         self._lock = threading.Lock()
-        self.stats = {"utterances": 0, "tokens": 0, "loops": 0, "bad_audio": 0, "errors": 0}
+        self.stats = {"utterances": 0, "tokens": 0, "loops": 0, "bad_audio": 0, "errors": 0, "full_context_retries": 0}
 
     @staticmethod
     def _compile(runtime: Runtime, xml: Path, shapes: dict[str, list[int]] | None = None) -> Compiled:
@@ -211,9 +216,8 @@ class Whisper:
         """The smallest audio context that holds `audio_s` seconds plus MARGIN_S (else the full window)."""
         return next((c for c in self._contexts if audio_s + MARGIN_S <= c.seconds), self._contexts[-1])
 
-    def _encode(self, audio: np.ndarray) -> int:
-        """Run the encoder on the audio's context; the decoder's cross_k/cross_v then hold it. Returns positions."""
-        ctx = self.context(audio.size / self.sample_rate)
+    def _encode(self, audio: np.ndarray, ctx: _Context) -> int:
+        """Run the encoder on context `ctx`; the decoder's cross_k/cross_v then hold it. Returns positions."""
         log_mel(audio, self.n_mels, out=ctx.mel[0])
         if ctx.cross is None:
             ctx.request.set_tensor("mel", _shared(ctx.mel))
@@ -225,8 +229,23 @@ class Whisper:
         return n
 
     def _transcribe(self, audio: np.ndarray, language: str | None) -> Transcript:
-        self._encode(audio)
+        ctx, full = self.context(audio.size / self.sample_rate), self._contexts[-1]
+        out = self._run(audio, language, ctx)
+        if out is None:
+            self.stats["full_context_retries"] += 1
+            out = self._run(audio, language, full)
+        assert out is not None  # the full window is always trusted
+        return out
+
+    def _run(self, audio: np.ndarray, language: str | None, ctx: _Context) -> Transcript | None:
+        """Transcribe on context `ctx`; None when a short context is not to be trusted (see DETECT_MIN_P)."""
+        short = ctx is not self._contexts[-1]
+        self._encode(audio, ctx)
         logits = self._step(self.sot, 0)
+        if short and self.multilingual and language is None:
+            lang = logits[self._lang_ids]
+            if decode.softmax_at(lang, int(np.argmax(lang))) < DETECT_MIN_P:
+                return None
         no_speech_prob = decode.softmax_at(logits, self.no_speech)
         if not self.multilingual:
             language, prompt = "en", [self.notimestamps]
@@ -250,6 +269,8 @@ class Whisper:
                 break
             tokens.append(token)
             if decode.repeating(tokens):
+                if short:
+                    return None
                 self.stats["loops"] += 1
                 break
             position += 1
