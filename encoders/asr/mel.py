@@ -61,7 +61,8 @@ def _window() -> np.ndarray:
 def log_mel(audio: np.ndarray, n_mels: int = 80, out: np.ndarray | None = None) -> np.ndarray:
     """float32 [n_mels, 3000] of mono 16 kHz `audio` (at most 30 s; longer is a ValueError).
 
-    `out`, if given, is a float32 [n_mels, 3000] array written in place (e.g. an inference input's memory).
+    `out`, if given, is a float32 [n_mels, frames] array written in place (e.g. an inference input's memory);
+    fewer than 3000 frames (a shorter audio context) must still hold the audio's len // 160 frames.
     """
     audio = np.asarray(audio, np.float32)
     if audio.ndim != 1:
@@ -72,6 +73,8 @@ def log_mel(audio: np.ndarray, n_mels: int = 80, out: np.ndarray | None = None) 
     if out is None:
         out = np.empty((n_mels, N_FRAMES), np.float32)
     content = n // HOP  # frames of the audio; the encoder sees 0.0 after them
+    if content > out.shape[1]:
+        raise ValueError(f"{n / SAMPLE_RATE:.2f} s of audio do not fit {out.shape[1]} mel frames")
     out[:, content:] = 0.0
     if content == 0:
         return out

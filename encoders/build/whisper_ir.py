@@ -1,12 +1,16 @@
 """The two static-shape OpenVINO graphs of a Whisper model, exported from transformers' Whisper (see whisper.py).
 
 * `encoder.xml`: `mel` [1, n_mels, 3000] -> `cross_k`, `cross_v` [layers, 1, heads, 1500, head_dim]: the
-  cross-attention keys/values of every decoder layer, computed once per utterance.
-* `decoder.xml`: one token per step. `token` [1], `position` [1] (int64), the self-attention cache
-  `self_k`, `self_v` [layers, 1, heads, 448, head_dim] and `cross_k`, `cross_v` -> `logits` [1, vocab] and
-  this step's `k`, `v` [layers, 1, heads, 1, head_dim]. The step attends over the cache slots < position
-  plus its own key, so the caller writes `k`, `v` into slot `position` afterwards and no scatter is needed
-  in the graph. The cache is as long as Whisper's text context (448 positions).
+  cross-attention keys/values of every decoder layer, computed once per utterance. The positional
+  embedding is sliced to the frames given, so the runtime may reshape `mel` to fewer frames T (a shorter
+  audio context, whisper.cpp's audio_ctx: T / 2 positions out) and skip most of the 30 s pass.
+* `decoder.xml`: one token per step. `token` [1], `position` [1], `cross_len` [1] (int64), the
+  self-attention cache `self_k`, `self_v` [layers, 1, heads, 448, head_dim] and `cross_k`, `cross_v` ->
+  `logits` [1, vocab] and this step's `k`, `v` [layers, 1, heads, 1, head_dim]. The step attends over the
+  cache slots < position plus its own key, so the caller writes `k`, `v` into slot `position` afterwards
+  and no scatter is needed in the graph. The cache is as long as Whisper's text context (448 positions).
+  Cross-attention covers the encoder positions < `cross_len` (1500 for the full window): one static
+  decoder serves every audio context.
 
 `check` runs the saved IRs against the torch model before a build is kept.
 """
@@ -43,7 +47,14 @@ def export_modules(model: Any) -> tuple[Any, Any]:
             self.layers = torch.nn.ModuleList(layers)
 
         def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            h = self.encoder(input_features=mel).last_hidden_state  # [1, 1500, d]
+            # transformers' encoder forward, minus its check that mel is 3000 frames: the positional
+            # embedding is sliced to the frames given, so the time axis can be reshaped (audio context)
+            e = self.encoder
+            h = torch.nn.functional.gelu(e.conv2(torch.nn.functional.gelu(e.conv1(mel)))).permute(0, 2, 1)
+            h = h + e.embed_positions.weight[: h.shape[1]]
+            for lay in e.layers:
+                h = lay(h, None)
+            h = e.layer_norm(h)  # [1, frames / 2, d]
             k = [split_heads(lay.encoder_attn.k_proj(h)) for lay in self.layers]
             v = [split_heads(lay.encoder_attn.v_proj(h)) for lay in self.layers]
             return torch.stack(k), torch.stack(v)
@@ -55,8 +66,11 @@ def export_modules(model: Any) -> tuple[Any, Any]:
             self.proj = model.proj_out
             self.layers = torch.nn.ModuleList(layers)
 
-        def forward(self, token, position, self_k, self_v, cross_k, cross_v):
+        def forward(self, token, position, self_k, self_v, cross_k, cross_v, cross_len):
             x = self.embed(token) + self.pos.weight[position]  # [1, d]
+            # encoder positions >= cross_len hold nothing of this utterance (a shorter audio context): masked
+            audio = cross_k.shape[3]
+            cross_bias = torch.where(torch.arange(audio) < cross_len, 0.0, -1e9).to(x.dtype)  # [A]
             # cache slots >= position hold nothing yet (or an older utterance): masked out
             bias = torch.where(torch.arange(positions) < position, 0.0, -1e9).to(x.dtype)  # [P]
             ks, vs = [], []
@@ -73,7 +87,7 @@ def export_modules(model: Any) -> tuple[Any, Any]:
                 q = split_heads(c.q_proj(lay.encoder_attn_layer_norm(x)) * c.scaling)
                 # softmax, normalised after the product with v: the same numbers, but the CPU plugin then
                 # runs two plain MatMuls instead of its fused attention subgraph, which is ~15% slower at M = 1
-                scores = q @ cross_k[i].transpose(-1, -2)  # [1, H, 1, 1500]
+                scores = q @ cross_k[i].transpose(-1, -2) + cross_bias  # [1, H, 1, 1500]
                 e = (scores - scores.amax(-1, keepdim=True)).exp()
                 o = (e @ cross_v[i]) / e.sum(-1, keepdim=True)
                 x = x + c.out_proj(o.transpose(1, 2).reshape(1, -1))
@@ -91,13 +105,14 @@ def shapes(d: dict[str, int]) -> dict[str, list[int]]:
     cache = [d["layers"], 1, d["heads"], d["max_positions"], hd]
     return {
         "mel": [1, d["n_mels"], N_FRAMES], "cross_k": cross, "cross_v": cross,
-        "token": [1], "position": [1], "self_k": cache, "self_v": cache,
+        "token": [1], "position": [1], "cross_len": [1], "self_k": cache, "self_v": cache,
         "logits": [1, d["vocab"]], "k": [d["layers"], 1, d["heads"], 1, hd], "v": [d["layers"], 1, d["heads"], 1, hd],
     }  # fmt: skip
 
 
 ENCODER_IO = (("mel",), ("cross_k", "cross_v"))
-DECODER_IO = (("token", "position", "self_k", "self_v", "cross_k", "cross_v"), ("logits", "k", "v"))
+DECODER_IO = (("token", "position", "self_k", "self_v", "cross_k", "cross_v", "cross_len"), ("logits", "k", "v"))
+INT_INPUTS = ("token", "position", "cross_len")
 
 
 def convert(model: Any, d: dict[str, int]) -> tuple[Any, Any]:
@@ -109,16 +124,21 @@ def convert(model: Any, d: dict[str, int]) -> tuple[Any, Any]:
     shp = shapes(d)
 
     def example(name: str) -> torch.Tensor:
-        if name in ("token", "position"):
+        if name in INT_INPUTS:
             return torch.ones(shp[name], dtype=torch.int64)
         return torch.zeros(shp[name])
 
     out = []
     for module, (ins, outs) in ((enc, ENCODER_IO), (step, DECODER_IO)):
-        spec = [(n, shp[n], ov.Type.i64 if n in ("token", "position") else ov.Type.f32) for n in ins]
+        # the encoder's time axis is traced dynamic (the positional embedding slice follows it), then fixed
+        # to the full window: the saved IR is static, and a runtime may reshape it to a shorter audio context
+        spec = [(n, [1, d["n_mels"], -1] if n == "mel" else shp[n], ov.Type.i64 if n in INT_INPUTS else ov.Type.f32)
+                for n in ins]  # fmt: skip
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             ov_model = ov.convert_model(module, example_input=tuple(example(n) for n in ins), input=spec)
+        if "mel" in ins:
+            ov_model.reshape({"mel": shp["mel"]})
         for port, name in zip(ov_model.inputs, ins, strict=True):
             port.get_tensor().set_names({name})
         for port, name in zip(ov_model.outputs, outs, strict=True):
@@ -166,7 +186,7 @@ def check(out_dir: Path, model: Any, tokens: dict[str, Any], d: dict[str, int], 
     for pos, tok in enumerate(ids):
         res = dec.infer({
             "token": np.array([tok]), "position": np.array([pos]), **cache,
-            "cross_k": cross["cross_k"], "cross_v": cross["cross_v"],
+            "cross_k": cross["cross_k"], "cross_v": cross["cross_v"], "cross_len": np.array([shp["cross_k"][3]]),
         })  # fmt: skip
         cache["self_k"][:, :, :, pos] = res["k"][:, :, :, 0]
         cache["self_v"][:, :, :, pos] = res["v"][:, :, :, 0]

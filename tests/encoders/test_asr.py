@@ -82,6 +82,14 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
 
 @pytest.fixture(scope="module")
 def engines(runtime: Runtime, model_cache: Path) -> dict[str, Whisper]:
+    """The full 30 s audio context only, as faster-whisper runs the encoder."""
+    store = ModelStore(model_cache)
+    return {name: Whisper(runtime, store.require(name), contexts_s=()) for name in MODELS}
+
+
+@pytest.fixture(scope="module")
+def short_context(runtime: Runtime, model_cache: Path) -> dict[str, Whisper]:
+    """The default audio contexts: a sentence's encoder pass covers 10 s, not 30 s."""
     store = ModelStore(model_cache)
     return {name: Whisper(runtime, store.require(name)) for name in MODELS}
 
@@ -191,6 +199,41 @@ def test_transcripts_match_faster_whisper(name: str, engines: dict[str, Whisper]
     report = "\n".join(f"{t!r}\n  ours {o!r}\n  ref  {r!r}" for (t, o), (_, r) in zip(ours, theirs, strict=True))
     assert abs(wer(ours) - wer(theirs)) <= 0.01, f"WER {wer(ours):.3f} vs faster-whisper {wer(theirs):.3f}\n{report}"
     assert wer(ours) < 0.5, report  # and both heard the sentences
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_short_audio_context_keeps_the_transcripts(name: str, engines, short_context) -> None:
+    """The encoder on the smallest audio context that holds the utterance (the decoder attending to those
+    positions only) hears demo/speech.py's short English sentences at most 1 WER point (bench/wer.py's
+    normalisation, summed over the set) worse than on the full 30 s window. The set decided the contexts."""
+    from bench.wer import combine, score
+    from demo import speech
+
+    full, short = engines[name], short_context[name]
+    assert short.contexts_s[0] < 30.0 and full.contexts_s == (30.0,)
+    got, ref, diff = [], [], []
+    for s in (s for s in speech.english() if not s.long):
+        clip = speech.synthesise(s)
+        assert short.context(clip.size / RATE).seconds < 30.0  # the sentences are short
+        a, b = short.transcribe(clip), full.transcribe(clip)
+        assert a.language == b.language == "en" and a.no_speech_prob < 0.6 and a.avg_logprob > -1.0
+        got.append(score(s.text, a.text))
+        ref.append(score(s.text, b.text))
+        diff += [f"{s.text!r}\n  short {a.text!r}\n  full  {b.text!r}"] if a.text != b.text else []
+    short_wer, full_wer = combine(got).wer, combine(ref).wer
+    assert short_wer is not None and full_wer is not None
+    assert short_wer <= full_wer + 0.01, f"WER {short_wer:.3f} short, {full_wer:.3f} full\n" + "\n".join(diff)
+    assert short.context(29.0).seconds == 30.0
+
+
+def test_static_audio_contexts_equal_the_dynamic_one(runtime: Runtime, model_cache: Path, short_context, audio):
+    """Per-context static encoders (as for the NPU) give the transcript the one dynamic-shape encoder gives."""
+    static = Whisper(runtime, ModelStore(model_cache).require("whisper-tiny-en"), contexts_s=(10.0,), static=True)
+    dynamic = short_context["whisper-tiny-en"]
+    assert static.static and not dynamic.static
+    for _, _, text in ENGLISH[:2]:
+        assert static.context(audio[text].size / RATE).seconds == 10.0
+        assert static.transcribe(audio[text]).text == dynamic.transcribe(audio[text]).text
 
 
 def test_base_detects_german(engines: dict[str, Whisper], audio) -> None:
