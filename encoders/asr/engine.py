@@ -232,7 +232,7 @@ class Whisper:
             return replace(out, infer_ms=(time.perf_counter() - t0) * 1000.0)
 
     def _free_encoder_memory(self, ctx: _Context) -> None:
-        """Drop the context's encoder's intermediate buffers (~20 MB for base) until the next utterance re-allocates them.
+        """Drop the context's encoder scratch buffers (~20 MB for base) until the next utterance re-allocates them.
 
         The encoder runs once per utterance and its outputs live in our own arrays, so its scratch memory
         is idle while the decoder runs and between utterances. A device without `release_memory` keeps it.
