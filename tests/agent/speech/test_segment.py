@@ -3,6 +3,8 @@ through the real audio encoder (espeak-ng sentences with silence or quiet noise 
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -231,3 +233,34 @@ def test_real_speech_gives_one_utterance_per_sentence(encoder, spoken, between: 
         assert first <= a + 800 and first + len(u.audio) >= b - 800, (first, len(u.audio), a, b)
         assert first >= a - round(0.5 * RATE) and first + len(u.audio) <= b + round(1.0 * RATE)
         np.testing.assert_array_equal(u.audio, audio[first : first + len(u.audio)])  # the audio as captured
+
+
+def test_a_five_minute_monologue_is_cut_into_pieces_of_at_most_30_s_with_nothing_lost_or_twice() -> None:
+    seg = Segmenter("mic0", RATE, SegmentCfg(max_s=30.0))
+    us = Stream(truth((0.5, 300.0), total=302.0)).feed(seg)
+    spans = [span(u) for u in us]
+    assert len(us) == 10 and not seg.open and seg.counts["max_cuts"] >= 9
+    assert all(b - a <= 30 * RATE for a, b in spans)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))  # contiguous
+    assert spans[0][0] <= 0.5 * RATE and spans[-1][1] >= 300 * RATE
+
+
+def test_a_device_that_vanishes_mid_utterance_ends_it_once_and_its_return_starts_a_new_one() -> None:
+    """The capture process dies in the middle of speech (no more windows), is respawned 3 s later, and the
+    speaker is still talking: the first part is ended by the timer, the second is a new utterance, and no
+    sample is in both."""
+    s = Stream(truth((1.0, 9.0), total=10.0))
+    starts = list(s.starts())
+    lost = {x for x in starts if 3.0 * RATE <= x < 6.0 * RATE}
+    seg = Segmenter("mic0", RATE)
+    before = [x for x in starts if x < 3.0 * RATE]
+    for x in before:
+        assert seg.feed(*s.window(x)) == []
+    (first,) = seg.tick(seg.deadline())
+    assert first.why == "timer"
+    after = []
+    for x in starts:
+        if x not in lost and x not in before:
+            after += seg.feed(*s.window(x))
+    (second,) = after + seg.finish()
+    assert span(first)[1] <= span(second)[0] and seg.counts["utterances"] == 2
