@@ -81,6 +81,6 @@ def test_demo_answers_from_every_sense_and_cleans_up(model_cache: Path, tmp_path
         assert any(w in snippet.lower() for w in words), out.stdout
     tail = out.stdout.split("$ sensorium tail emb.text.mic0", 1)[1].split("$ sensorium status", 1)[0]
     assert any(w in tail.lower() for words in HEARD.values() for w in words), out.stdout
-    m = re.search(r"^  speech on \S+ \(whisper-base\): (\d+) utterances transcribed", out.stdout, re.M)
+    m = re.search(r"^  speech on \S+ \(whisper-[\w-]+\): (\d+) utterances transcribed", out.stdout, re.M)
     assert m and int(m.group(1)) >= len(HEARD), out.stdout
     assert survivors(f"TMPDIR={tmp_path}") == []
