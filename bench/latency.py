@@ -129,7 +129,7 @@ def measure(opts: Opts) -> Table:
 SPEECH_SENTENCES = ("budget-report", "call-back", "design-meeting", "refund", "backup", "password", "lights",
                     "server-costs", "mobile-app", "good-morning")  # fmt: skip
 SPEECH_CONFIG = "[screen]\nenabled = false\n[camera]\nenabled = false\n[microphone]\nenabled = true\n"
-SPEECH_MODELS = ("whisper-base", "whisper-tiny-en")  # the default first; quick mode runs it alone
+SPEECH_MODELS = ("whisper-base-int8", "whisper-tiny-en")  # the default ([models] speech) first; quick: it alone
 WARM_UP = "plants"
 AUDIBLE = 0.01  # a sample above this (|x|, full scale 1) is still speech: espeak-ng's clips end in silence
 
