@@ -188,7 +188,7 @@ def say(snd: Any, sub: Any, tmp: Path, name: str, settle: float, timeout: float 
 
     s = sentence(name)
     audio = synthesise(s)
-    wav = write_wav(tmp / f"{name}.wav", audio)
+    wav = write_wav(tmp / f"{name}.wav", audio, RATE)
     t0 = time.time()
     player = snd.play(wav, wait=False)
     said = Said(name, s.text, t0 + speech_end_s(audio, RATE), 0.0, [])

@@ -37,7 +37,7 @@ def mic_feed(path: Path, seconds: float) -> Path:
             parts.append(x)
             n += x.size
         i += 1
-    return write_wav(path, np.concatenate(parts))
+    return write_wav(path, np.concatenate(parts), RATE)
 
 
 def measure(opts: Opts) -> Table:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from demo.standins import which
+from demo.standins import which, write_wav
 
 RATE = 16000
 MIN_WPM, MAX_WPM = 130, 190
@@ -313,27 +313,17 @@ def clips() -> dict[str, np.ndarray]:
 # --- files --------------------------------------------------------------------------------------------------
 
 
-def write_wav(path: Path, audio: np.ndarray, rate: int = RATE) -> Path:
-    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return path
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m demo.speech", description="Write the spoken set as WAV files.")
     ap.add_argument("out", type=Path, help="directory for <name>.wav (16 kHz) and, for sentences, <name>.txt")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for s in SENTENCES:
-        path = write_wav(args.out / f"{s.name}.wav", synthesise(s))
+        path = write_wav(args.out / f"{s.name}.wav", synthesise(s), RATE)
         path.with_suffix(".txt").write_text(s.text + "\n", encoding="utf-8")
         print(path)
     for name, audio in clips().items():
-        print(write_wav(args.out / f"{name}.wav", audio))
+        print(write_wav(args.out / f"{name}.wav", audio, RATE))
 
 
 if __name__ == "__main__":

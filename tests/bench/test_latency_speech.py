@@ -69,8 +69,8 @@ def test_quick_speech_latency_against_the_daemon(model_cache: Path) -> None:
     assert rows["    ≈ end detection, embedding, bus (that p50 - transcription p50)"][3] is not None, text
     assert "not heard: none" in text and SPEECH_SENTENCES[0] in text, text
     s = t.summary
-    assert s["latency.speech.whisper-base.p50_ms"] == e2e[3]
-    assert s["latency.speech.whisper-base.transcribe_p50_ms"] == work[3]
-    assert s["latency.speech.whisper-base.end_detect_p50_ms"] > 0
+    assert s["latency.speech.whisper-base-int8.p50_ms"] == e2e[3]
+    assert s["latency.speech.whisper-base-int8.transcribe_p50_ms"] == work[3]
+    assert s["latency.speech.whisper-base-int8.end_detect_p50_ms"] > 0
     g = goals(s).render()
-    assert "speech: end of utterance → transcript on the bus p50 (ms), whisper-base" in g, g
+    assert "speech: end of utterance → transcript on the bus p50 (ms), whisper-base-int8" in g, g
