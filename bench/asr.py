@@ -48,7 +48,7 @@ import numpy as np
 from agent.speech.gates import judge
 from encoders.records import Transcript
 
-from .common import ROOT, BenchError, Opts, Table, benchmark_app, model_cache, status_kb
+from .common import ROOT, BenchError, Opts, Table, benchmark_app, model_cache, own_mb, reset_peak
 from .wer import Score, combine, score
 
 MODELS = ("whisper-base", "whisper-tiny-en")
@@ -224,10 +224,6 @@ class Ours:
 # --- the child: one engine and model, measured --------------------------------------------------------------
 
 
-def _rss_mb() -> float:
-    return status_kb(os.getpid(), "VmRSS") / 1024
-
-
 def child(engine: str, model: str, audio_dir: Path, language: str, reps: int, device: str) -> dict:
     """Load `engine` with `model`, transcribe the first item once (timed as the first transcription: warm-up
     and lazy allocations), then every item of the manifest in `audio_dir` once, timed; return the rows,
@@ -249,16 +245,12 @@ def child(engine: str, model: str, audio_dir: Path, language: str, reps: int, de
             import encoders.asr  # noqa: F401
         except ImportError as e:
             raise BenchError(f"our Whisper engine (encoders.asr) is not available here: {e}") from e
-    base = _rss_mb()
-    try:  # reset the peak (VmHWM) to the current RSS (Linux >= 4.0) so the peak is this engine's
-        Path("/proc/self/clear_refs").write_text("5")
-        hwm_reset = True
-    except OSError:
-        hwm_reset = False
+    base = own_mb()
+    hwm_reset = reset_peak()  # so the peak is this engine's
     t0 = time.perf_counter()
     eng: Engine = FasterWhisper(model, 1) if engine == "faster-whisper" else Ours(model, 1, device)
     load_s = time.perf_counter() - t0
-    loaded = _rss_mb()
+    loaded = own_mb()
 
     def lang(item: dict) -> str | None:
         if not eng.multilingual:
@@ -269,7 +261,7 @@ def child(engine: str, model: str, audio_dir: Path, language: str, reps: int, de
     t = time.perf_counter()
     eng.transcribe(audio[first["key"]], lang(first))
     first_ms = (time.perf_counter() - t) * 1000
-    after_first = _rss_mb()
+    after_first = own_mb()
     rows = {}
     for item in items:
         a = audio[item["key"]]
@@ -288,8 +280,8 @@ def child(engine: str, model: str, audio_dir: Path, language: str, reps: int, de
         "rss_base_mb": base,
         "rss_loaded_mb": loaded,
         "rss_first_mb": after_first,
-        "rss_after_mb": _rss_mb(),
-        "hwm_mb": status_kb(os.getpid(), "VmHWM") / 1024 if hwm_reset else None,
+        "rss_after_mb": own_mb(),
+        "hwm_mb": own_mb("VmHWM") if hwm_reset else None,
         "outbound": attempts,
     }
     if isinstance(eng, FasterWhisper):

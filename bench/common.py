@@ -212,6 +212,20 @@ def status_kb(pid: int, key: str) -> int:
     return 0
 
 
+def own_mb(key: str = "VmRSS") -> float:
+    """This process's VmRSS (or VmHWM, the peak) in MB."""
+    return status_kb(os.getpid(), key) / 1024
+
+
+def reset_peak() -> bool:
+    """Reset this process's peak RSS (VmHWM) to its current RSS (Linux >= 4.0); False where it cannot."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
 class CpuMeter:
     """CPU % of one core used by a process tree between `start()` and `stop()` (children re-listed each read)."""
 

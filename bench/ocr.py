@@ -35,7 +35,7 @@ import numpy as np
 from encoders.records import TextLine
 
 from .cer import PageScore, Score, combine, score
-from .common import ROOT, BenchError, Opts, Table, model_cache, ratio, status_kb
+from .common import ROOT, BenchError, Opts, Table, model_cache, own_mb, ratio, reset_peak
 
 ENGINES = ("ours", "rapidocr")
 SCREENS = ((1280, 720), (1920, 1080))
@@ -161,14 +161,6 @@ def guard_network(attempts: list[str]) -> None:
     sys.addaudithook(hook)
 
 
-def _rss_mb() -> float:
-    return status_kb(os.getpid(), "VmRSS") / 1024
-
-
-def _hwm_mb() -> float:
-    return status_kb(os.getpid(), "VmHWM") / 1024
-
-
 def child(engine: str, screens: Sequence[tuple[int, int]], names: Sequence[str], reps: int, device: str) -> dict:
     """Load `engine`, read every page at every screen size (one untimed warm-up read per size, then `reps`
     timed reads per page) and return timings, memory and what it read."""
@@ -190,16 +182,12 @@ def child(engine: str, screens: Sequence[tuple[int, int]], names: Sequence[str],
             from encoders import ocr  # noqa: F401
         except ImportError as e:
             raise BenchError(f"our OCR engine is not available here: {e}") from e
-    base = _rss_mb()
-    try:  # reset the peak (VmHWM) to the current RSS (Linux ≥ 4.0) so the peak is this engine's
-        Path("/proc/self/clear_refs").write_text("5")
-        hwm_reset = True
-    except OSError:
-        hwm_reset = False
+    base = own_mb()
+    hwm_reset = reset_peak()  # so the peak is this engine's
     t0 = time.perf_counter()
     reader: Reader = RapidReader(1) if engine == "rapidocr" else our_reader(1, device)
     load_s = time.perf_counter() - t0
-    loaded = _rss_mb()
+    loaded = own_mb()
     out: dict[str, Any] = {"engine": engine, "load_s": load_s, "pages": {}, "first_ms": {}}
     for w, h in screens:
         t = time.perf_counter()
@@ -224,8 +212,8 @@ def child(engine: str, screens: Sequence[tuple[int, int]], names: Sequence[str],
     out.update(
         rss_base_mb=base,
         rss_loaded_mb=loaded,
-        rss_after_mb=_rss_mb(),
-        hwm_mb=_hwm_mb() if hwm_reset else None,
+        rss_after_mb=own_mb(),
+        hwm_mb=own_mb("VmHWM") if hwm_reset else None,
         outbound=attempts,
     )
     return out
