@@ -13,9 +13,11 @@ where the bus is neither local nor CURVE; backfilled rows always carry the words
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import zmq
@@ -27,6 +29,8 @@ from sinks.bus.wire import Message, WireError, decode
 BACKFILL_PAGE = 1000  # rows per backfill request (the most the daemon sends at once)
 MODALITIES = ("image", "audio", "text")
 DEDUPE_WINDOW_S = 60.0  # live messages this much newer than the backfill cannot be duplicates of it
+MAX_IMAGE_BYTES = 64 << 20  # the daemon's largest frame: ZMQ drops a peer that sends more, without an answer
+Blob = bytes | bytearray | memoryview
 
 
 class QueryError(RuntimeError):
@@ -97,10 +101,32 @@ def _unix(t: float | dt.datetime | None) -> float | None:
     return t.timestamp() if isinstance(t, dt.datetime) else (None if t is None else float(t))
 
 
+def _image_bytes(image: object) -> Blob:
+    """An image argument as bytes to send; a path is refused (the daemon opens no file a client names)."""
+    if isinstance(image, str | Path):
+        raise TypeError(
+            "image must be the image's bytes (e.g. Path(file).read_bytes()), not a path: the daemon opens no file "
+            "a client names, and may run on another machine"
+        )
+    if not isinstance(image, bytes | bytearray | memoryview):
+        raise TypeError(f"image must be bytes, not {type(image).__name__}")
+    if len(image) > MAX_IMAGE_BYTES:
+        raise ValueError(f"image is {len(image)} bytes; the daemon takes at most {MAX_IMAGE_BYTES >> 20} MB")
+    return image
+
+
 def request_parts(
-    endpoint: str, body: dict, timeout: float = 10.0, ctx: zmq.Context | None = None, keys: ClientKeys | None = None
+    endpoint: str,
+    body: dict,
+    timeout: float = 10.0,
+    ctx: zmq.Context | None = None,
+    keys: ClientKeys | None = None,
+    blob: Blob | None = None,
 ) -> tuple[dict, list[bytes]]:
-    """One round trip to the query endpoint: the JSON reply and any binary frames after it (vectors)."""
+    """One round trip to the query endpoint: the JSON reply and any binary frames after it (vectors).
+
+    `blob`: one binary frame sent after the JSON one (an image's bytes; the body says "image": true).
+    """
     ctx = ctx or zmq.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
@@ -108,7 +134,7 @@ def request_parts(
         keys.apply(sock)
     try:
         sock.connect(endpoint)
-        sock.send(json.dumps(body).encode())
+        sock.send_multipart([json.dumps(body).encode(), *([] if blob is None else [blob])], copy=False)
         if not sock.poll(int(timeout * 1000)):
             raise QueryError(f"no answer from the daemon at {endpoint} within {timeout:g}s (is it running?)")
         first, *rest = sock.recv_multipart()
@@ -137,11 +163,11 @@ def query(
     source: str | None = None,
     timeout: float = 10.0,
     *,
-    image: str | None = None,
+    image: Blob | None = None,
     like: str | None = None,
     keys: ClientKeys | None = None,
 ) -> list[dict]:
-    """Memories nearest to `text`, an image file (a path the daemon can read) or a stored memory id (`like`).
+    """Memories nearest to `text`, an image (its encoded bytes: JPEG, PNG, …) or a stored memory id (`like`).
 
     Best first, fused across embedding spaces by rank: dicts with id, ts, source, modality, space (of the
     best score), score (best cosine; 0.0 if found only by its words), spaces ("keywords" among them when
@@ -150,10 +176,52 @@ def query(
     """
     body: dict = {"op": "query", "k": k, "since": _unix(since), "until": _unix(until)}
     body |= {"modality": modality, "source": source}
-    for key, value in (("text", text), ("image", image), ("like", like)):
+    for key, value in (("text", text), ("like", like)):
         if value is not None:
             body[key] = value
-    return request(endpoint, body, timeout, keys=keys)["results"]
+    blob = None
+    if image is not None:
+        blob, body["image"] = _image_bytes(image), True
+    return request_parts(endpoint, body, timeout, keys=keys, blob=blob)[0]["results"]
+
+
+def embed(
+    endpoint: str,
+    text: str | None = None,
+    image: Blob | None = None,
+    timeout: float = 30.0,
+    keys: ClientKeys | None = None,
+) -> dict[str, np.ndarray]:
+    """The daemon's vectors for `text` or an image (its encoded bytes): space → unit float32 vector.
+
+    One per space the daemon has for that input: text in each text space (MiniLM; CLIP's text tower when
+    installed), an image in each of the image model's spaces (e.g. "effnet-lite0/1280" and its text-space
+    "minilm-l6/384" vector). Compare them with bus messages of the same `space` by dot product.
+    """
+    if (text is None) == (image is None):
+        raise TypeError("embed needs exactly one of text or image (bytes)")
+    body: dict = {"op": "embed"}
+    blob = None
+    if text is not None:
+        body["text"] = text
+    else:
+        blob, body["image"] = _image_bytes(image), True
+    reply, frames = request_parts(endpoint, body, timeout, keys=keys, blob=blob)
+    entries = reply["vectors"]
+    if len(entries) != len(frames):
+        raise QueryError(f"embed reply lists {len(entries)} vectors but has {len(frames)} frames")
+    out = {}
+    for entry, raw in zip(entries, frames, strict=True):
+        vec = np.frombuffer(raw, dtype=wire.DTYPE)
+        if vec.shape[0] != entry["dim"]:
+            raise QueryError(f"embed reply: {entry['space']} has {vec.shape[0]} values, not {entry['dim']}")
+        out[entry["space"]] = vec
+    return out
+
+
+def b64_vector(entry: dict) -> np.ndarray:
+    """The vector of an embed reply entry sent with "b64": true (base64 of little-endian float32)."""
+    return np.frombuffer(base64.b64decode(entry["vector"]), dtype=wire.DTYPE)
 
 
 def _topic_filter(prefix: str) -> dict[str, str | None]:

@@ -1,4 +1,4 @@
-"""`sensorium tail`, `sensorium query` and `sensorium keys generate`: the bus and memory from the outside.
+"""`sensorium tail`, `query`, `embed` and `keys generate`: the bus and memory from the outside.
 
 Built on sinks.client like any other tool (no openvino import); with CURVE on (bus.curve / query.curve)
 they use this machine's client key from the keys dir.
@@ -103,7 +103,11 @@ def cmd_query(args: argparse.Namespace) -> int:
     if since is not None and until is not None and since > until:
         print("sensorium: --since is after --until", file=sys.stderr)
         return 2
-    image = str(Path(args.image).expanduser().resolve()) if args.image else None  # the daemon has another cwd
+    image = None
+    if args.image:
+        image = read_image_file(args.image)  # bytes, not the path: the daemon may be elsewhere and opens no file
+        if image is None:
+            return 2
     try:
         hits = query(
             config_mod.query_endpoint(cfg),
@@ -135,6 +139,50 @@ def cmd_query(args: argparse.Namespace) -> int:
         print(f"{t}  {h['source']:<10} {h['score']:.3f}  {labels:<40} {h['thumb'] or ''}  [{' '.join(h['spaces'])}]")
         if h.get("snippet"):  # a text memory: the words around the query's, matched ones in [brackets]
             print(f"    {h['snippet']}")
+    return 0
+
+
+def read_image_file(path: str) -> bytes | None:
+    """The file's bytes (read here, relative to this shell's cwd); None after printing why it cannot be read."""
+    from sinks.client import MAX_IMAGE_BYTES
+
+    p = Path(path).expanduser()
+    try:
+        if p.stat().st_size > MAX_IMAGE_BYTES:
+            print(f"sensorium: {path}: larger than {MAX_IMAGE_BYTES >> 20} MB", file=sys.stderr)
+            return None
+        return p.read_bytes()
+    except OSError as e:
+        print(f"sensorium: cannot read {path}: {e.strerror or e}", file=sys.stderr)
+        return None
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    """The daemon's vector(s) for a text or an image file, one per space."""
+    from sinks.client import QueryError, Rejected, embed
+
+    cfg = _load(args)
+    image = None
+    if args.image:
+        image = read_image_file(args.image)
+        if image is None:
+            return 2
+    try:
+        keys = client_keys(cfg, cfg.query.curve)
+        vectors = embed(config_mod.query_endpoint(cfg), args.text, image, timeout=args.timeout, keys=keys)
+    except (Rejected, KeysError) as e:
+        print(f"sensorium: {e}", file=sys.stderr)
+        return 2
+    except QueryError as e:
+        print(f"sensorium: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({space: [round(float(x), 7) for x in v] for space, v in vectors.items()}))
+        return 0
+    for space, v in vectors.items():
+        norm = float((v.astype("float64") ** 2).sum() ** 0.5)
+        head = " ".join(f"{x:+.4f}" for x in v[:6])
+        print(f"{space:<24} dim={v.shape[0]:<5} norm={norm:.4f}  [{head} …]")
     return 0
 
 
@@ -174,7 +222,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     q = sub.add_parser("query", help="search memory by text, by an image file, or for more like a memory")
     what = q.add_mutually_exclusive_group(required=True)
     what.add_argument("text", nargs="?", help='what to look for, e.g. "a cat"')
-    what.add_argument("--image", metavar="PATH", help="an image file: memories that look like it")
+    what.add_argument("--image", metavar="FILE", help="an image file (its bytes are sent): memories that look like it")
     what.add_argument("--like", metavar="ID", help="a memory id (from a result or a bus header): more like it")
     when = q.add_mutually_exclusive_group()
     when.add_argument("--since", type=parse_time, help="10m, 2h, 1d (ago), 14:00 or an ISO time")
@@ -186,6 +234,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--json", action="store_true", help="results as JSON, for scripts")
     q.add_argument("--timeout", type=float, default=10.0)
     q.set_defaults(fn=cmd_query)
+
+    e = sub.add_parser("embed", help="the daemon's vector for a text or an image file, in each of its spaces")
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("text", nargs="?", help='e.g. "a cat"')
+    src.add_argument("--image", metavar="FILE", help="an image file (its bytes are sent to the daemon)")
+    e.add_argument("--json", action="store_true", help="{space: [values]} as JSON, for scripts")
+    e.add_argument("--timeout", type=float, default=30.0)
+    e.set_defaults(fn=cmd_embed)
 
     keys = sub.add_parser("keys", help="CURVE keys for an off-host bus and query endpoint")
     keys.add_argument("action", choices=["generate"])

@@ -1,4 +1,5 @@
-"""Queries over memory: by text, by an image file, or "more like" a stored memory; fused across spaces.
+"""Queries over memory: by text, by an image (its bytes: agent/query/images.py) or "more like" a stored
+memory; fused across spaces.
 
 A query is answered in every embedding space that can encode its input (MiniLM text, CLIP text when
 installed; the image model's spaces for an image; every space a stored memory has a vector in), and the
@@ -16,17 +17,15 @@ Also the "backfill" op: stored rows in a time window, oldest first, with their v
 from __future__ import annotations
 
 import math
-import os
 import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-import cv2
 import numpy as np
 
-from encoders.records import Embedding
+from agent.query.images import BadRequest, ImageQueryEncoder, encode_image, has_image, image_of
 from sinks.bus import wire
 from sinks.memory import Memory
 from sinks.memory.keywords import PREFIX_MIN, TOKEN, words
@@ -34,17 +33,10 @@ from sinks.memory.rows import KEYWORDS, Hit
 
 MAX_K = 1000
 MAX_TEXT = 2000
-MAX_PATH = 4096
 RRF_K = 60
 RRF_DEPTH = 50  # hits read from each ranking before fusing (at least k)
 SNIPPET_WORDS = 12
 MAX_BACKFILL = 1000  # rows per backfill reply
-MAX_IMAGE_BYTES = 64 << 20
-MAX_IMAGE_PIXELS = 100_000_000
-
-
-class BadRequest(ValueError):
-    pass
 
 
 class QueryEncoder(Protocol):
@@ -53,12 +45,6 @@ class QueryEncoder(Protocol):
     space: str
 
     def encode(self, text: str) -> np.ndarray: ...
-
-
-class ImageQueryEncoder(Protocol):
-    """An RGB image to its vectors, synchronously (encoders.image.ImageEncoder.encode_now)."""
-
-    def encode_now(self, rgb: np.ndarray) -> list[Embedding]: ...
 
 
 def opt_number(body: dict, key: str) -> float | None:
@@ -158,23 +144,6 @@ def snippet(text: str, query: str, n: int = SNIPPET_WORDS) -> str:
     return ("…" if start else "") + " ".join(body.split()) + ("…" if end < len(text) else "")
 
 
-def read_image(path: str) -> np.ndarray:
-    """An image file as RGB uint8; BadRequest when it is missing, too big or not an image."""
-    try:
-        with open(path, "rb") as f:
-            if os.fstat(f.fileno()).st_size > MAX_IMAGE_BYTES:
-                raise BadRequest(f"image {path!r} is larger than {MAX_IMAGE_BYTES >> 20} MB")
-            data = np.frombuffer(f.read(), np.uint8)
-    except OSError as e:
-        raise BadRequest(f"cannot read image {path!r}: {e.strerror or e}") from None
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if bgr is None:
-        raise BadRequest(f"{path!r} is not an image OpenCV can decode")
-    if bgr.shape[0] * bgr.shape[1] > MAX_IMAGE_PIXELS:
-        raise BadRequest(f"image {path!r} is too large ({bgr.shape[1]}×{bgr.shape[0]})")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
 class Searcher:
     """Runs query and backfill requests against `memory` with the daemon's encoders."""
 
@@ -184,15 +153,15 @@ class Searcher:
         self.image = image
 
     def query(self, body: dict) -> list[dict[str, Any]]:
-        given = [key for key in ("text", "image", "like") if body.get(key) is not None]
+        given = [key for key in ("text", "like") if body.get(key) is not None] + ["image"] * has_image(body)
         if len(given) != 1:
-            raise BadRequest("give exactly one of text, image (a file path) or like (a memory id)")
+            raise BadRequest("give exactly one of text, an image (image_b64, or image: true + its bytes) or like")
         k, win = int_in(body, "k", 5, MAX_K), Window.parse(body)
         kind = given[0]
         if kind == "text":
             probes = self._text(body["text"])
         elif kind == "image":
-            probes = self._image(body["image"])
+            probes = self._image(body)
         else:
             probes = self._like(body["like"])
         exclude = body["like"] if kind == "like" else None  # more like this, not this again
@@ -217,17 +186,11 @@ class Searcher:
             raise BadRequest("this daemon has no text encoder")
         return [(enc.space, enc.encode(text)) for enc in self.texts]
 
-    def _image(self, path: Any) -> list[tuple[str, np.ndarray]]:
-        if not isinstance(path, str) or not path or len(path) > MAX_PATH:
-            raise BadRequest("image must be a file path (a string the daemon can open)")
-        if self.image is None:
-            raise BadRequest("image queries need the image model; this daemon runs without an image source")
-        rgb = read_image(path)
-        try:
-            embs = self.image.encode_now(rgb)
-        except ValueError as e:  # BadFrame: e.g. a 1×1 image
-            raise BadRequest(f"image {path!r} cannot be encoded: {e}") from None
-        return [(e.space, e.vector) for e in embs]
+    def _image(self, body: dict) -> list[tuple[str, np.ndarray]]:
+        rgb = image_of(body)
+        if rgb is None:  # not reached: query() calls this when has_image(body)
+            raise BadRequest("no image in the request")
+        return [(e.space, e.vector) for e in encode_image(self.image, rgb)]
 
     def _like(self, id_: Any) -> list[tuple[str, np.ndarray]]:
         if not isinstance(id_, str) or not id_ or len(id_) > MAX_TEXT:

@@ -12,10 +12,13 @@ is answered once the sources have let go of their sensors, so nothing is capture
 memory's writer thread), replies with the count (and `keywords`: text memories taken out of the keyword
 index) and publishes `sys.forget` {since, until, count}.
 
-Query ops (agent/query/search.py): `{"op": "query", "text" | "image" | "like": ..., "k", "since", "until",
-"modality", "source"}` and `{"op": "backfill", "since", ...}`, whose reply is the JSON frame followed by
-one frame per row's vector. Frames that are not a REQ envelope with one body frame, and bodies over
-MAX_REQUEST bytes, are counted in `bad_frames` (answered when there is an envelope to answer to).
+Query ops (agent/query/search.py): `{"op": "query", "text" | "image" | "image_b64" | "like": ..., "k",
+"since", "until", "modality", "source"}` and `{"op": "backfill", "since", ...}`, whose reply is the JSON
+frame followed by one frame per row's vector; `{"op": "embed", "text" | image}` (agent/query/embed.py), the
+input's vector in each space. A request is one JSON frame, optionally followed by ONE binary frame: an
+image's bytes, which a handler finds under `images.BLOB` in the body (agent/query/images.py decodes it).
+Messages that are not a REQ envelope with one or two body frames, and JSON over MAX_REQUEST bytes, are
+counted in `bad_frames` (answered when there is an envelope to answer to).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from typing import Any
 
 import zmq
 
+from agent.query.embed import embed
+from agent.query.images import BLOB
 from agent.query.search import (
     MAX_K,
     MAX_TEXT,
@@ -48,7 +53,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["MAX_K", "MAX_TEXT", "BadRequest", "Service"]
 MAX_REQUEST = 1 << 20  # bytes of JSON; larger bodies are refused unread
-MAX_MSG = 64 << 20  # ZMQ drops a peer that sends a bigger frame before it reaches us
+MAX_MSG = 64 << 20  # ZMQ drops a peer that sends a bigger frame before it reaches us (so: the largest image)
 FRAMES = "_frames"  # reply key for arrays sent as frames after the JSON (never serialised)
 MAX_PAUSE_S = 366 * 86400  # a year; also keeps Condition.wait below threading.TIMEOUT_MAX
 Reply = dict[str, Any]  # what a handler answers, without "ok"
@@ -92,6 +97,7 @@ class Service:
         self.ops: dict[str, Callable[[dict], Reply]] = {
             "query": lambda body: {"results": self.query(body)},
             "backfill": self.backfill,
+            "embed": self.embed,
             "status": lambda body: {"status": self.status()},
             "ping": lambda body: {},
             "pause": self.pause,
@@ -150,16 +156,18 @@ class Service:
             self.bad_frames += 1
             return []
         envelope, body = parts[: cut + 1], parts[cut + 1 :]
-        if len(body) != 1 or len(body[0]) > MAX_REQUEST:
+        if not 1 <= len(body) <= 2 or len(body[0]) > MAX_REQUEST:
             self.bad_frames += 1
             self.bad_requests += 1
-            what = f"{len(body)} frames" if len(body) != 1 else f"{len(body[0])} bytes (at most {MAX_REQUEST})"
-            return [*envelope, json.dumps({"ok": False, "error": f"a request is one JSON frame, got {what}"}).encode()]
-        reply = self.handle(body[0])
-        vectors = reply.pop(FRAMES, None)  # binary frames after the JSON one (backfill vectors)
+            what = f"{len(body)} frames" if not 1 <= len(body) <= 2 else f"{len(body[0])} bytes (at most {MAX_REQUEST})"
+            error = f"a request is one JSON frame and at most one binary frame (an image's bytes), got {what}"
+            return [*envelope, json.dumps({"ok": False, "error": error}).encode()]
+        reply = self.handle(body[0], body[1] if len(body) == 2 else None)
+        vectors = reply.pop(FRAMES, None)  # binary frames after the JSON one (backfill and embed vectors)
         return [*envelope, json.dumps(reply).encode(), *(memoryview(v).cast("B") for v in vectors or ())]
 
-    def handle(self, raw: bytes) -> dict[str, Any]:
+    def handle(self, raw: bytes, blob: bytes | None = None) -> dict[str, Any]:
+        """The reply to one request; `blob` is its binary frame, if any (the handler reads it as body[BLOB])."""
         try:
             try:
                 body = json.loads(raw)
@@ -167,6 +175,9 @@ class Service:
                 raise BadRequest("request is nested too deeply") from None
             if not isinstance(body, dict):
                 raise BadRequest("request must be a JSON object")
+            if blob is not None and body.get("image") is not True:
+                raise BadRequest('a second frame carries an image\'s bytes and needs "image": true in the request')
+            body[BLOB] = blob  # set here only: whatever a client put under this key is replaced
             op = body.get("op")
             handler = self.ops.get(op) if isinstance(op, str) else None
             if handler is None:
@@ -189,6 +200,11 @@ class Service:
     def backfill(self, body: dict) -> Reply:
         """Stored rows as bus headers; their vectors go out as frames after the JSON one."""
         reply, vectors = self.searcher.backfill(body)
+        return {**reply, FRAMES: vectors}
+
+    def embed(self, body: dict) -> Reply:
+        """The text's or image's vector in each space; they go out as frames after the JSON one (or as base64)."""
+        reply, vectors = embed(body, self.searcher.texts, self.searcher.image)
         return {**reply, FRAMES: vectors}
 
     def _targets(self, body: dict) -> list[Source]:

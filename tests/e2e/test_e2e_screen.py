@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 
+import cv2
 import numpy as np
 import skimage.data
 
@@ -88,6 +89,16 @@ def test_cat_on_screen_is_published_stored_and_found(xvfb, home, tmp_path):
 
         text = sensorium(*cfg_arg, "query", "a cat", "--since", "10m").stdout
         assert "screen0" in text and ".jpg" in text
+
+        # by an image: the CLI (in another cwd than the daemon's) reads the file and sends its bytes
+        cv2.imwrite(str(tmp_path / "cup.png"), cv2.cvtColor(skimage.data.coffee(), cv2.COLOR_RGB2BGR))
+        out = sensorium(*cfg_arg, "query", "--image", "cup.png", "--json", "-k", "1", cwd=tmp_path)
+        assert [h["id"] for h in json.loads(out.stdout)] == [shown["coffee"].header["id"]]
+        out = sensorium(*cfg_arg, "embed", "--image", "cup.png", "--json", cwd=tmp_path)
+        vectors = {space: np.asarray(v, np.float32) for space, v in json.loads(out.stdout).items()}
+        assert sorted(vectors) == ["effnet-lite0/1280", "minilm-l6/384"]
+        near = {name: float(vectors["minilm-l6/384"] @ m.vector) for name, m in shown.items()}
+        assert near["coffee"] > 0.95 and near["rocket"] < 0.8, near  # the same picture on screen (0.998 here)
     finally:
         if tail is not None and tail.poll() is None:
             tail.kill()

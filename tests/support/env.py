@@ -25,10 +25,11 @@ def require(tool: str) -> str:
     return path
 
 
-def sensorium(*args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the CLI in a separate process, as a user would."""
+def sensorium(*args: str, timeout: float = 60, check: bool = True, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run the CLI in a separate process, as a user would (from `cwd`: relative paths are the user's)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     out = subprocess.run(
-        [sys.executable, "-m", "agent", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+        [sys.executable, "-m", "agent", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env
     )
     if check and out.returncode != 0:
         raise AssertionError(f"sensorium {' '.join(args)} exited {out.returncode}:\n{out.stderr}")

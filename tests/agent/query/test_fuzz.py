@@ -42,8 +42,11 @@ FUZZ = settings(
     print_blob=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-KEYS = ("op", "text", "k", "since", "until", "modality", "source", "for", "image", "like", "older_than", "limit")
-OPS = ("query", "backfill", "status", "ping", "pause", "resume", "forget")
+KEYS = (
+    "op", "text", "k", "since", "until", "modality", "source", "for", "image", "image_b64", "b64", "like",
+    "older_than", "limit", "_blob",
+)  # fmt: skip
+OPS = ("query", "backfill", "embed", "status", "ping", "pause", "resume", "forget")
 MUTATING = ("pause", "resume", "forget")  # sent to the scratch service
 ROWS = ("a cat on a sofa", "a cup of coffee", "a rocket launch")
 
@@ -68,8 +71,8 @@ class Endpoint:
         s.connect(self.endpoint)
         return s
 
-    def ask(self, raw: bytes) -> dict:
-        self.sock.send(raw)
+    def ask(self, raw: bytes, *more: bytes) -> dict:
+        self.sock.send_multipart([raw, *more])
         try:
             parts = self.sock.recv_multipart()
         except zmq.Again:
@@ -132,12 +135,12 @@ def target(services: tuple[Served, Served], body: object) -> Served:
     return services[1] if isinstance(body, dict) and body.get("op") in MUTATING else services[0]
 
 
-def ask(services: tuple[Served, Served], body: object) -> dict:
-    """Send `body` (bytes as they are, anything else as JSON) to its service; then that service still answers
-    ping, and the kept service still holds its rows."""
+def ask(services: tuple[Served, Served], body: object, *more: bytes) -> dict:
+    """Send `body` (bytes as they are, anything else as JSON) and `more` frames to its service; then that service
+    still answers ping, and the kept service still holds its rows."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     served = target(services, body)
-    reply = served.client.ask(raw)
+    reply = served.client.ask(raw, *more)
     if not reply["ok"]:
         assert not reply["error"].startswith("internal error"), (body, reply)
     assert served.client.ask(b'{"op": "ping"}') == {"ok": True}
@@ -158,6 +161,24 @@ def test_random_bytes_get_an_error_reply(services, raw):
 
 
 @FUZZ
+@given(
+    body=st.fixed_dictionaries({"op": st.sampled_from(OPS), "image": st.just(True) | json_values})
+    | st.dictionaries(st.sampled_from(KEYS), json_values, max_size=4),
+    blobs=st.lists(st.binary(max_size=300), min_size=1, max_size=3),
+)
+def test_binary_frames_after_the_json_are_answered(services, body, blobs):
+    """One binary frame is an image's bytes (refused here unless an image op decodes it); more are refused."""
+    svc = target(services, body).svc
+    before = svc.bad_frames
+    reply = ask(services, body, *blobs)
+    assert svc.bad_frames == before + (len(blobs) > 1)
+    if len(blobs) > 1:
+        assert "at most one binary frame" in reply["error"], reply
+    elif reply["ok"]:  # only an op that ignores images may take the frame, and only with "image": true
+        assert body.get("op") not in ("query", "embed") and body.get("image") is True, (body, reply)
+
+
+@FUZZ
 @given(body=st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=10), json_values, max_size=6))
 def test_random_objects_are_answered_and_never_crash_a_handler(services, body):
     ask(services, body)
@@ -166,7 +187,7 @@ def test_random_objects_are_answered_and_never_crash_a_handler(services, body):
 @FUZZ
 @given(
     op=st.sampled_from(OPS),
-    field=st.sampled_from(("text", "k", "since", "until", "modality", "source", "for", "older_than", "image", "like")),
+    field=st.sampled_from(KEYS),
     value=json_values,
 )
 @example(op="forget", field="since", value=-7.3e12)  # the two that once emptied the shared store (issue 21)
@@ -174,7 +195,7 @@ def test_random_objects_are_answered_and_never_crash_a_handler(services, body):
 @example(op="forget", field="older_than", value=0)
 def test_known_ops_with_any_field_value_are_answered(services, op, field, value):
     body = {"op": op, field: value}
-    if op == "query" and field != "text":
+    if op in ("query", "embed") and field != "text":
         body["text"] = "a cat"
     ask(services, body)
 

@@ -1,16 +1,14 @@
-"""Queries by text, image file and memory id: a real Service on an ipc socket over a real Memory (Chroma),
+"""Queries by text, image bytes and memory id: a real Service on an ipc socket over a real Memory (Chroma),
 with the built MiniLM and EfficientNet IRs on CPU, asked through sinks.client and the `sensorium query` CLI.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import json
-from dataclasses import replace
-from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import skimage.data
@@ -18,64 +16,10 @@ import skimage.data
 from agent.cli.args import parse_time
 from agent.cli.bus import window
 from agent.query.search import fuse
-from agent.query.service import Service
-from encoders.image import ImageEncoder
-from encoders.modelstore import ModelStore
-from encoders.records import Encoded, Frame
-from encoders.runtime import Runtime, RuntimeConfig
-from encoders.text import TextEncoder
-from sinks.client import Rejected, query, request_parts
-from sinks.memory import Memory
+from sinks.client import Rejected, request_parts
 from sinks.memory.store import Hit
+from tests.agent.query.world import T0, png
 from tests.support.env import sensorium
-
-T0 = 1_763_900_000.0  # unix seconds of the first stored memory
-PICTURES = ("chelsea", "coffee", "rocket", "astronaut", "cat_flipped")  # one a minute from T0
-
-
-def picture(name: str) -> np.ndarray:
-    return (
-        np.ascontiguousarray(skimage.data.chelsea()[:, ::-1])
-        if name == "cat_flipped"
-        else getattr(skimage.data, name)()
-    )
-
-
-class World:
-    """The stored pictures, their ids, and a running Service."""
-
-    def __init__(self, root: Path, model_cache: Path) -> None:
-        store = ModelStore(model_cache)
-        runtime = Runtime(RuntimeConfig("CPU", "LATENCY", 1, False, model_cache / "ov-cache"))
-        self.text = TextEncoder(runtime, store.require("minilm-l6"))
-        self.image = ImageEncoder(runtime, store.require("effnet-lite0"), lambda item: None)
-        self.memory = Memory(root / "data", 8, 0.1, True, 64, 100)
-        self.memory.start()
-        self.ids: dict[str, str] = {}
-        for i, name in enumerate(PICTURES):
-            rgb = picture(name)
-            source = "cam0" if name == "coffee" else "screen0"
-            frame = Frame(source, "image", rgb, int((T0 + 60 * i) * 1e9), i)
-            embs = tuple(
-                replace(e, frame_id=frame.id, source=source, ts_ns=frame.ts_ns) for e in self.image.encode_now(rgb)
-            )
-            self.memory.put(Encoded(frame, embs))
-            self.ids[name] = frame.id
-        self.memory.close()  # flushes: every row is stored before the first query
-        self.endpoint = f"ipc://{root}/query.sock"
-        self.service = Service(self.endpoint, self.memory, [self.text], lambda: {}, image=self.image)
-        self.service.start()
-        self.spaces = sorted(self.image.spaces.values())
-
-    def ask(self, **kw) -> list[dict]:
-        return query(self.endpoint, timeout=30, **kw)
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory, model_cache):
-    w = World(tmp_path_factory.mktemp("query"), model_cache)
-    yield w
-    w.service.close()
 
 
 def hit(id_: str, space: str, score: float) -> Hit:
@@ -99,12 +43,16 @@ def test_text_query_finds_the_cats_first(world):
     assert hits[0]["spaces"] == ["minilm-l6/384"] and hits[0]["score"] > hits[2]["score"]
 
 
-def test_image_query_is_answered_in_every_image_space(world, tmp_path):
-    path = tmp_path / "cup.png"
-    cv2.imwrite(str(path), cv2.cvtColor(skimage.data.coffee(), cv2.COLOR_RGB2BGR))
-    hits = world.ask(image=str(path), k=3)
+def test_image_query_by_bytes_is_answered_in_every_image_space(world):
+    hits = world.ask(image=png(skimage.data.coffee()), k=3)
     assert hits[0]["id"] == world.ids["coffee"], hits
     assert sorted(hits[0]["spaces"]) == world.spaces and hits[0]["score"] > 0.99  # PNG is lossless
+
+
+def test_image_query_in_base64_finds_the_same(world):
+    body = {"op": "query", "k": 3, "image_b64": base64.b64encode(png(skimage.data.rocket())).decode()}
+    reply, frames = request_parts(world.endpoint, body, timeout=30)
+    assert reply["results"][0]["id"] == world.ids["rocket"] and frames == []
 
 
 def test_more_like_a_memory_excludes_it(world):
@@ -128,13 +76,16 @@ def test_window_modality_and_source_filters(world):
     [
         ({"like": "screen0-123"}, "no memory with id 'screen0-123'"),
         ({"like": "nonsense"}, "no memory with id"),
-        ({"image": "/nonexistent/cat.jpg"}, "cannot read image"),
-        ({"image": __file__}, "not an image"),
-        ({"text": "a cat", "image": "/x.jpg"}, "exactly one of"),
+        ({"image": __file__}, "not a path: send"),  # the daemon opens no file a client names
+        ({"image": True}, "needs the image's bytes as a second frame"),
+        ({"image_b64": "not base64!"}, "not valid base64"),
+        ({"image_b64": base64.b64encode(b"garbage" * 10).decode()}, "70 bytes that OpenCV cannot decode"),
+        ({"image_b64": ""}, "0 bytes that OpenCV cannot decode"),
+        ({"text": "a cat", "image": True}, "exactly one of"),
         ({}, "exactly one of"),
         ({"text": "a cat", "since": 10.0, "until": 5.0}, "since is after until"),
         ({"text": "a cat", "k": 0}, "k must be"),
-        ({"image": 42}, "image must be a file path"),
+        ({"image": 42}, "image must be true"),
     ],
 )
 def test_bad_queries_get_a_clear_error_and_are_counted(world, body, error):
@@ -144,11 +95,16 @@ def test_bad_queries_get_a_clear_error_and_are_counted(world, body, error):
     assert world.service.stats()["bad_requests"] == before + 1
 
 
-def test_a_tiny_image_is_refused(world, tmp_path):
-    path = tmp_path / "dot.png"
-    cv2.imwrite(str(path), np.zeros((1, 1, 3), np.uint8))
-    with pytest.raises(Rejected, match="cannot be encoded"):
-        world.ask(image=str(path))
+def test_a_tiny_image_is_refused(world):
+    with pytest.raises(Rejected, match=r"image \(1×1\) cannot be encoded"):
+        world.ask(image=png(np.zeros((1, 1, 3), np.uint8)))
+
+
+def test_the_client_takes_bytes_not_paths(world, tmp_path):
+    with pytest.raises(TypeError, match="not a path"):
+        world.ask(image=str(tmp_path / "cup.png"))
+    with pytest.raises(TypeError, match="not a path"):
+        world.ask(image=tmp_path / "cup.png")
 
 
 def test_backfill_returns_rows_oldest_first_with_vectors(world):
@@ -169,10 +125,12 @@ def test_backfill_returns_rows_oldest_first_with_vectors(world):
 def test_cli_query_by_image_and_between(world, tmp_path):
     cfg = tmp_path / "cfg.toml"
     cfg.write_text(f'[query]\nendpoint = "{world.endpoint}"\n')
-    path = tmp_path / "rocket.png"
-    cv2.imwrite(str(path), cv2.cvtColor(skimage.data.rocket(), cv2.COLOR_RGB2BGR))
-    out = sensorium("--config", str(cfg), "query", "--image", str(path), "-k", "2", "--json")
+    (tmp_path / "rocket.png").write_bytes(png(skimage.data.rocket()))
+    # a path relative to the CLI's cwd, which is not the service's: the CLI reads the file and sends its bytes
+    out = sensorium("--config", str(cfg), "query", "--image", "rocket.png", "-k", "2", "--json", cwd=tmp_path)
     assert json.loads(out.stdout)[0]["id"] == world.ids["rocket"]
+    missing = sensorium("--config", str(cfg), "query", "--image", "nope.png", check=False, cwd=tmp_path)
+    assert missing.returncode == 2 and "cannot read nope.png: No such file" in missing.stderr
     start, end = (dt.datetime.fromtimestamp(T0 + s).isoformat() for s in (50, 70))
     out = sensorium("--config", str(cfg), "query", "a cup", "--between", start, end)
     assert out.stdout.count("\n") == 1 and "cam0" in out.stdout and "effnet" not in out.stdout
