@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import skimage.data
 
@@ -58,6 +59,12 @@ def test_tiny_clip_import_build_run_query(xvfb, home, model_cache, tmp_path):
         assert hits, "the CLIP text tower found nothing"
         assert all(space in h.get("spaces", [h.get("space")]) for h in hits), hits
         assert set(hits[0]["labels"]) <= set(LABELS)
+        # embed: a text in both text spaces (MiniLM, CLIP's text tower), an image in CLIP's image space
+        text = json.loads(sensorium(*arg, "embed", "a photo of a cat", "--json").stdout)
+        assert sorted(text) == sorted([space, "minilm-l6/384"]) and len(text[space]) == 16
+        cv2.imwrite(str(tmp_path / "cat.png"), cv2.cvtColor(skimage.data.chelsea(), cv2.COLOR_RGB2BGR))
+        image = json.loads(sensorium(*arg, "embed", "--image", str(tmp_path / "cat.png"), "--json").stdout)
+        assert list(image) == [space] and abs(float(np.linalg.norm(image[space])) - 1) < 1e-4
     finally:
         sub.close()
         stop_daemon(proc, tmp_path)
