@@ -17,7 +17,7 @@ import numpy as np
 from encoders.records import Embedding
 
 MAX_IMAGE_BYTES = 64 << 20  # also the largest frame the endpoint accepts (service.MAX_MSG)
-MAX_IMAGE_PIXELS = 100_000_000
+MAX_IMAGE_PIXELS = 100_000_000  # also OPENCV_IO_MAX_IMAGE_PIXELS (agent/__init__.py): refused before decoding
 BLOB = "_blob"  # body key of the request's binary frame (bytes | None); JSON cannot carry bytes, so no client sets it
 PATH_REFUSED = (
     'image must be the image\'s bytes, not a path: send {"image": true} with the bytes as a second frame, or '
@@ -40,7 +40,12 @@ def decode_image(data: bytes) -> np.ndarray:
     if len(data) > MAX_IMAGE_BYTES:
         raise BadRequest(f"image is larger than {MAX_IMAGE_BYTES >> 20} MB")
     buf = np.frombuffer(data, np.uint8)
-    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+    try:
+        bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+    except cv2.error as e:  # e.g. a size over OPENCV_IO_MAX_IMAGE_PIXELS (agent/__init__.py), checked before decoding
+        too_big = "CV_IO_MAX_IMAGE" in str(e)
+        why = f"declares more than {MAX_IMAGE_PIXELS} pixels" if too_big else "cannot be decoded"
+        raise BadRequest(f"image ({len(data)} bytes) {why}") from None
     if bgr is None:
         raise BadRequest(f"image: {len(data)} bytes that OpenCV cannot decode as an image")
     if bgr.shape[0] * bgr.shape[1] > MAX_IMAGE_PIXELS:

@@ -17,10 +17,12 @@ import time
 
 import cv2
 import numpy as np
+import pytest
 import skimage.data
 
 from agent import config
-from sinks.client import Subscriber
+from sinks.client import Rejected, Subscriber, embed
+from tests.agent.query.world import png_bomb
 from tests.support.daemon import ONLY_SCREEN, start_daemon, status, stop_daemon, wait_for, wait_stored
 from tests.support.env import ROOT, sensorium
 
@@ -99,6 +101,10 @@ def test_cat_on_screen_is_published_stored_and_found(xvfb, home, tmp_path):
         assert sorted(vectors) == ["effnet-lite0/1280", "minilm-l6/384"]
         near = {name: float(vectors["minilm-l6/384"] @ m.vector) for name, m in shown.items()}
         assert near["coffee"] > 0.95 and near["rocket"] < 0.8, near  # the same picture on screen (0.998 here)
+        # a 10001×10001 PNG in ~300 KB: refused from its header (OPENCV_IO_MAX_IMAGE_PIXELS), before decoding
+        with pytest.raises(Rejected, match="declares more than 100000000 pixels"):
+            embed(config.query_endpoint(cfg), image=png_bomb(10_001))
+        assert status(cfg)["service"]["bad_requests"] >= 1
     finally:
         if tail is not None and tail.poll() is None:
             tail.kill()
