@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.query.images import BadRequest, ImageQueryEncoder, encode_image, image_of
+from agent.query.images import BadRequest, ImageQueryEncoder, encode_image, has_image, image_of
 from agent.query.search import MAX_TEXT, QueryEncoder
 from sinks.bus import wire
 
@@ -28,8 +28,8 @@ def embed(
     b64 = body.get("b64", False)
     if not isinstance(b64, bool):
         raise BadRequest("b64 must be true or false")
-    text, rgb = body.get("text"), image_of(body)
-    if (text is None) == (rgb is None):
+    text = body.get("text")
+    if (text is None) != has_image(body):  # checked before an image is decoded
         raise BadRequest('give exactly one of text or an image ("image": true + a second frame, or image_b64)')
     entries: list[dict[str, Any]] = []
     vectors: list[np.ndarray] = []
@@ -42,7 +42,10 @@ def embed(
             entries.append({"space": enc.space})
             vectors.append(enc.encode(text))
     else:
-        for e in encode_image(image, rgb):  # type: ignore[arg-type]  # rgb is set: text is None
+        rgb = image_of(body)
+        if rgb is None:  # not reached: has_image(body)
+            raise BadRequest("no image in the request")
+        for e in encode_image(image, rgb):
             entries.append({"space": e.space, "labels": list(e.labels)})
             vectors.append(e.vector)
     out = [np.ascontiguousarray(v, dtype=wire.DTYPE) for v in vectors]
