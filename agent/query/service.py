@@ -16,6 +16,9 @@ Query ops (agent/query/search.py): `{"op": "query", "text" | "image" | "like": .
 "modality", "source"}` and `{"op": "backfill", "since", ...}`, whose reply is the JSON frame followed by
 one frame per row's vector. Frames that are not a REQ envelope with one body frame, and bodies over
 MAX_REQUEST bytes, are counted in `bad_frames` (answered when there is an envelope to answer to).
+
+`{"op": "around", "id" | "at", "window", "k", "elsewhere"}`: what every sense captured near a moment, and
+the other times most like it (agent/query/around.py).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 
 import zmq
 
+from agent.query.around import Around
 from agent.query.search import (
     MAX_K,
     MAX_TEXT,
@@ -97,6 +101,7 @@ class Service:
             "pause": self.pause,
             "resume": self.resume,
             "forget": self.forget,
+            "around": Around(memory),  # agent/query/around.py
         }
         self.searcher = Searcher(memory, texts, image)
         self.curve = curve  # None: plain (only ipc:// or loopback tcp:// may bind)
