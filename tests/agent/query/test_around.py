@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.query.around import Around
+from agent.query.search import BadRequest
 from agent.query.service import Service
 from encoders.records import Embedding, Encoded, Frame, text_id
 from sinks.client import Rejected, around, request
@@ -217,3 +219,20 @@ def test_cli_human_and_json(world, tmp_path):
     assert bad.returncode == 2 and "no memory with id 'screen0-1'" in bad.stderr
     bad = sensorium("--config", str(cfg), "around", "10m", "--window", "2h", check=False)
     assert bad.returncode == 2 and "more than 3600 s" in bad.stderr
+
+
+def test_a_window_across_a_bucket_boundary_reads_both_buckets(world):
+    midnight = (HOURS[7] // 86400) * 86400  # rows are bucketed by UTC day
+    assert HOURS[6] < midnight < HOURS[7]
+    reply = world.around(at=midnight, window=3600)
+    assert [h["ts"] for h in by_sense(reply)["image:screen0"]] == [HOURS[6], HOURS[7]]
+    assert [h["ts"] for h in by_sense(reply)["text:screen0"]] == [HOURS[6] + 1, HOURS[7] + 1]
+
+
+def test_an_empty_memory_says_so(tmp_path):
+    memory = Memory(tmp_path / "data", 8, 0.1, False, 40, 100)
+    try:
+        with pytest.raises(BadRequest, match=r"^no memories within 30 s of .*; memory is empty$"):
+            Around(memory)({"at": A})
+    finally:
+        memory.close()
