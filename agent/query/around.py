@@ -76,7 +76,11 @@ def sense(hit: Hit | dict) -> str:
 
 
 def _when(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts).isoformat(" ", "seconds")
+    """Local time for an error message; unix seconds when out of the calendar's range (at = 1e300)."""
+    try:
+        return dt.datetime.fromtimestamp(ts).isoformat(" ", "seconds")
+    except (OverflowError, OSError, ValueError):
+        return f"{ts:g} (unix seconds)"
 
 
 def parse(body: dict) -> Request:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from agent.query.around import Around
 from agent.query.search import BadRequest
@@ -18,6 +20,11 @@ from encoders.records import Embedding, Encoded, Frame, text_id
 from sinks.client import Rejected, around, request
 from sinks.memory import Memory
 from tests.support.env import sensorium
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
+json_values = st.recursive(
+    json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+)
 
 T0 = 1_763_900_000
 A = T0 + 1000  # the moment asked about
@@ -236,3 +243,21 @@ def test_an_empty_memory_says_so(tmp_path):
             Around(memory)({"at": A})
     finally:
         memory.close()
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(("id", "at", "window", "k", "elsewhere")), value=json_values)
+@example(field="at", value=1e300)  # past the calendar: the error still names the time
+@example(field="at", value=-1e12)
+@example(field="id", value="screen0-99999999999999999999999999")
+@example(field="id", value="-")
+def test_any_field_value_is_answered(world, field, value):
+    body = {"op": "around", "at": A, field: value}
+    if field == "id":
+        del body["at"]
+    try:
+        reply = request(world.endpoint, body, timeout=30)
+    except Rejected as e:
+        assert e.args[0] and not e.args[0].startswith("internal error"), (body, e)
+    else:
+        assert reply["senses"] or field == "id", body
