@@ -38,9 +38,12 @@ def _signed(seconds: float) -> str:
 
 
 def _what(h: dict) -> str:
-    """A memory on one line: its words (screen text, speech) or its labels."""
+    """A memory on one line: its words (screen text, speech), its labels, or the senses a moment fused."""
     if h.get("text"):
         return _words(h["text"], 70)
+    senses = (h.get("extra") or {}).get("senses") if h.get("modality") == "moment" else None
+    if senses:
+        return ("of " + senses.replace(",", ", "))[:70]
     return ", ".join(h.get("labels") or [])[:70]
 
 
