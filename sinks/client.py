@@ -224,6 +224,33 @@ def b64_vector(entry: dict) -> np.ndarray:
     return np.frombuffer(base64.b64decode(entry["vector"]), dtype=wire.DTYPE)
 
 
+def around(
+    endpoint: str,
+    id: str | None = None,
+    at: float | dt.datetime | None = None,
+    window: float = 30.0,
+    k: int = 10,
+    elsewhere: bool = False,
+    timeout: float = 30.0,
+    keys: ClientKeys | None = None,
+) -> dict:
+    """What every sense captured within `window` seconds of a memory (`id`) or a time (`at`), and with
+    `elsewhere` the other times most like that moment.
+
+    Returns {"at", "id", "window", "senses": [{"sense": "<modality>:<source>", "modality", "source", "hits"}],
+    "elsewhere": [...]}: senses by their nearest memory, each sense's hits nearest first (query-style dicts with
+    score None, the spaces the memory has vectors in and "dt", seconds from `at`), the anchor memory left out;
+    elsewhere times best first (their best hit, "dt", "fused" (the time's score), the "senses" that matched there,
+    best first, and "hits").
+    """
+    body: dict = {"op": "around", "window": window, "k": k, "elsewhere": elsewhere}
+    if id is not None:
+        body["id"] = id
+    if at is not None:
+        body["at"] = _unix(at)
+    return request(endpoint, body, timeout, keys=keys)
+
+
 def _topic_filter(prefix: str) -> dict[str, str | None]:
     """The modality/source a topic prefix pins down, so the store sends less; the prefix is applied as well."""
     parts = prefix.split(".")

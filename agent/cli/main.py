@@ -18,6 +18,7 @@ from agent import config as config_mod
 from agent.cli import bench as bench_cli
 from agent.cli import bus as bus_cli
 from agent.cli import models as models_cli
+from agent.cli import recall as recall_cli
 from agent.cli.args import load_config as _load
 from agent.cli.args import parse_duration, parse_time
 from agent.config import ConfigError
@@ -141,6 +142,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the daemon on this machine's sensors").set_defaults(fn=cmd_run)
     models_cli.add_parser(sub)
     bus_cli.add_parsers(sub)  # tail, query, keys
+    recall_cli.add_parser(sub)  # around
     st = sub.add_parser("status", help="state, rates and latency of the running daemon")
     st.add_argument("--json", action="store_true", help="the raw status object")
     st.add_argument("--timeout", type=float, default=5.0)

@@ -19,6 +19,9 @@ input's vector in each space. A request is one JSON frame, optionally followed b
 image's bytes, which a handler finds under `images.BLOB` in the body (agent/query/images.py decodes it).
 Messages that are not a REQ envelope with one or two body frames, and JSON over MAX_REQUEST bytes, are
 counted in `bad_frames` (answered when there is an envelope to answer to).
+
+`{"op": "around", "id" | "at", "window", "k", "elsewhere"}`: what every sense captured near a moment, and
+the other times most like it (agent/query/around.py).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 
 import zmq
 
+from agent.query.around import Around
 from agent.query.embed import embed
 from agent.query.images import BLOB
 from agent.query.search import (
@@ -103,6 +107,7 @@ class Service:
             "pause": self.pause,
             "resume": self.resume,
             "forget": self.forget,
+            "around": Around(memory),  # agent/query/around.py
         }
         self.searcher = Searcher(memory, texts, image)
         self.curve = curve  # None: plain (only ipc:// or loopback tcp:// may bind)

@@ -284,6 +284,59 @@ class BucketStore:
             rows.sort(key=lambda r: (r[0].ts, r[0].space, r[0].id))
         return rows[:limit]
 
+    def near(self, at: float, since: float, until: float, k: int) -> list[tuple[Hit, list[str]]]:
+        """Per stream (a source, or its text memories: rowindex.split_id), the `k` rows captured in [since, until]
+        nearest `at`, each once with the spaces it has a vector in (score 0, no vectors). Chosen from the row
+        index by the time in their ids, so only the chosen rows' metadata is read, however full the window."""
+        found: dict[str, dict[str, list[Bucket]]] = {}  # stream → id → the buckets (spaces) holding it
+        for b in self.buckets(None, since, until):
+            try:
+                ids = self._row_index(b).select(since, until)
+            except NotFoundError:
+                self._forget_col(b)
+                continue
+            for id_ in ids:
+                stream, _ = split_id(id_)  # type: ignore[misc]  # the row index keeps only ids with a time
+                found.setdefault(stream, {}).setdefault(id_, []).append(b)
+        chosen: dict[Bucket, list[str]] = {}  # where to read each chosen row's metadata from (any of its spaces)
+        spaces: dict[str, list[str]] = {}
+        for of_stream in found.values():
+            for id_ in sorted(of_stream, key=lambda i: (abs(split_id(i)[1] - at), i))[:k]:  # type: ignore[index]
+                chosen.setdefault(of_stream[id_][0], []).append(id_)
+                spaces[id_] = sorted({b.space for b in of_stream[id_]})
+        out: list[tuple[Hit, list[str]]] = []
+        for b, ids in chosen.items():
+            try:
+                got = self._col(b).get(ids=ids, include=["metadatas", "documents"])
+            except NotFoundError:
+                self._forget_col(b)
+                continue
+            for id_, meta, doc in zip(got["ids"], got["metadatas"], got["documents"], strict=True):
+                out.append((hit_from(id_, meta, b.space, 0.0, doc), spaces[id_]))
+        return out
+
+    def span(self) -> tuple[float, float] | None:
+        """Capture times of the oldest and newest rows (None when memory is empty), from the row indexes of the
+        buckets at either end: for "memory holds … to …" in an answer that found nothing."""
+        buckets = self.buckets()
+        lo = hi = None
+        for b in buckets:  # oldest first: once a bucket starts after the oldest row seen, none is older
+            if lo is not None and b.start > lo:
+                break
+            lo = min([*self._times(b), *([] if lo is None else [lo])], default=None)
+        for b in sorted(buckets, key=lambda b: b.end, reverse=True):
+            if hi is not None and b.end <= hi:
+                break
+            hi = max([*self._times(b), *([] if hi is None else [hi])], default=None)
+        return None if lo is None or hi is None else (lo, hi)
+
+    def _times(self, b: Bucket) -> list[float]:
+        try:
+            return [split_id(i)[1] for i in self._row_index(b).select(None, None)]  # type: ignore[index]
+        except NotFoundError:
+            self._forget_col(b)
+            return []
+
     def vectors(self, id_: str) -> dict[str, np.ndarray]:
         """The stored vector of frame `id_` in every space it has one."""
         parts = split_id(id_)

@@ -197,6 +197,8 @@ class RemoteStore:
     search = _forward("search")
     range = _forward("range")
     vectors = _forward("vectors")
+    near = _forward("near")
+    span = _forward("span")
     count = _forward("count")
     bucket_count = _forward("bucket_count")
     drop = _forward("drop")

@@ -425,6 +425,15 @@ class Memory:
         """Up to `limit` rows of every space captured in [since, until], oldest first (backfill)."""
         return self.store.range(since, until, modality, source, limit)
 
+    def near(self, at: float, since: float, until: float, k: int) -> list[tuple[Hit, list[str]]]:
+        """Per stream (source, or its text memories) the `k` rows in [since, until] nearest `at`, each once with
+        the spaces it has vectors in (the `around` op); no vectors are read."""
+        return self.store.near(at, since, until, k)
+
+    def span(self) -> tuple[float, float] | None:
+        """Capture times of the oldest and newest stored rows; None when memory is empty."""
+        return self.store.span()
+
     def count(self, space: str | None = None, since: float | None = None, until: float | None = None) -> int:
         return self.store.count(space, since, until)
 
