@@ -44,9 +44,9 @@ FUZZ = settings(
 )
 KEYS = (
     "op", "text", "k", "since", "until", "modality", "source", "for", "image", "image_b64", "b64", "like",
-    "older_than", "limit", "_blob",
+    "older_than", "limit", "_blob", "id", "at", "window", "elsewhere",
 )  # fmt: skip
-OPS = ("query", "backfill", "embed", "status", "ping", "pause", "resume", "forget")
+OPS = ("query", "backfill", "embed", "around", "status", "ping", "pause", "resume", "forget")
 MUTATING = ("pause", "resume", "forget")  # sent to the scratch service
 ROWS = ("a cat on a sofa", "a cup of coffee", "a rocket launch")
 
