@@ -25,7 +25,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import zmq
@@ -79,11 +79,12 @@ class Service:
         publish: Callable[[str, dict], None] | None = None,
         on_pause: Callable[[str], object] | None = None,
         flush: Callable[[], object] | None = None,
+        ops: Mapping[str, Callable[[dict], Reply]] | None = None,
     ) -> None:
         """`status`: the daemon's status, ready for JSON. Hooks into the daemon, each optional: `publish`
         sends sys.* announcements on the bus (Publisher.publish_sys); `on_pause(name)` drops what a paused
         source left in the pipeline; `flush()` returns once results already encoded have reached memory,
-        so a forget removes them too."""
+        so a forget removes them too. `ops`: more handlers by op name (the watches' watch_add/_list/_remove)."""
         self.endpoint = endpoint
         self.memory = memory
         self.publish = publish
@@ -97,6 +98,7 @@ class Service:
             "pause": self.pause,
             "resume": self.resume,
             "forget": self.forget,
+            **(ops or {}),
         }
         self.searcher = Searcher(memory, texts, image)
         self.curve = curve  # None: plain (only ipc:// or loopback tcp:// may bind)
