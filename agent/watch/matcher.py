@@ -84,7 +84,8 @@ class Watches:
         self.image_probes = image_probes
         self.max_watches = max_watches
         self.file = WatchFile(data_dir / FILE)
-        self._lock = threading.Lock()  # add/remove/save, and the per-watch counters
+        self._edit = threading.Lock()  # one add or remove at a time (they write the file: never under _lock)
+        self._lock = threading.Lock()  # swapping the tables in, and the counters; held for microseconds
         self._watches: dict[str, Watch] = {}
         self._cool: dict[str, _Cool] = {}
         self._table = _Table({}, {})
@@ -121,15 +122,16 @@ class Watches:
             w.probes = dict(self._text_probes(w.text or ""))
         if not w.probes:
             raise BadRequest("no encoder can turn this query into a vector")
-        with self._lock:
+        with self._edit:
             replaced = w.name in self._watches
             if not replaced and len(self._watches) >= self.max_watches:
                 raise BadRequest(f"at most {self.max_watches} watches; remove one first (watch_remove)")
             watches = {**self._watches, w.name: w}
-            self.file.save(list(watches.values()))  # first: a watch that is not on disk is not added
-            self._watches = watches
-            self._cool[w.name] = _Cool()
-            self._rebuild()
+            self._save(watches)  # first: a watch that is not on disk is not added
+            with self._lock:
+                self._watches = watches
+                self._cool = {**self._cool, w.name: _Cool()}
+                self._rebuild()
         log.info("watch %s %s: %r", w.name, "replaced" if replaced else "added", w.text if w.text else "<image>")
         return {"watch": w.public(), "replaced": replaced}
 
@@ -146,16 +148,23 @@ class Watches:
             name = check_name(body.get("name"))
         except WatchError as e:
             raise BadRequest(str(e)) from None
-        with self._lock:
+        with self._edit:
             if name not in self._watches:
                 raise BadRequest(f"no watch named {name!r}; known: {', '.join(self._watches) or 'none'}")
             watches = {n: w for n, w in self._watches.items() if n != name}
-            self.file.save(list(watches.values()))
-            self._watches = watches
-            self._cool.pop(name, None)
-            self._rebuild()
+            self._save(watches)
+            with self._lock:
+                self._watches = watches
+                self._cool = {n: c for n, c in self._cool.items() if n != name}
+                self._rebuild()
         log.info("watch %s removed", name)
         return {"removed": name}
+
+    def _save(self, watches: dict[str, Watch]) -> None:
+        try:
+            self.file.save(list(watches.values()))
+        except OSError as e:
+            raise BadRequest(f"watches not changed: cannot write {self.file.path}: {e.strerror or e}") from None
 
     def _text_probes(self, text: str) -> Probes:
         return [(enc.space, np.asarray(enc.encode(text), dtype=np.float32)) for enc in self.texts]

@@ -161,3 +161,24 @@ def test_a_text_memory_matches_with_the_text_threshold_and_words_follow_redactio
         head = out[0][1]
         assert head["modality"] == "text" and head["frame"] and head["id"].startswith("screen0#text-")
         assert head["text"] == (None if redact else "Someone is standing at the front door")
+
+
+def test_any_field_value_is_answered_with_a_clear_error_or_a_watch(tmp_path, text_encoder) -> None:
+    w = watches(tmp_path, text_encoder, max_watches=1000)
+    values = [None, True, 0, -1, 1e308, float("nan"), "", "x", "a" * 3000, [], {}, [1], {"a": 1}, "image"]
+    fields = ("name", "text", "modality", "source", "threshold", "cooldown", "image")
+    for i, (field, value) in enumerate((f, v) for f in fields for v in values):
+        body = {"name": f"w{i}", "text": "a cat", field: value}
+        try:
+            w.add(body)
+        except BadRequest as e:
+            assert str(e) and "internal" not in str(e)
+    assert all(isinstance(x["threshold"], (float, type(None))) for x in w.list({})["watches"])
+
+
+def test_a_file_that_cannot_be_written_refuses_the_change(tmp_path, text_encoder) -> None:
+    w = watches(tmp_path, text_encoder)
+    (tmp_path / "watches.json").mkdir()  # os.replace cannot put a file there
+    with pytest.raises(BadRequest, match="watches not changed: cannot write"):
+        w.add({"name": "cat", "text": "a cat"})
+    assert w.list({})["watches"] == []
