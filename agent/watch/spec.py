@@ -4,11 +4,11 @@ A watch is a name, a query (text now; an image's vectors through the `image_prob
 optional modality/source filters, a threshold and a cooldown. Its probe vectors (one per space a query
 encoder covers) are computed once when it is added, so matching a new embedding is a dot product.
 
-Default thresholds (cosine), measured with the built test models (effnet-lite0 + MiniLM-L6, command and
+Default thresholds (cosine), measured with the built test models (effnet-lite0 + MiniLM-L6;
 `pytest -s tests/agent/watch/test_thresholds.py` prints the tables):
 - MiniLM text probe vs an image's or a sound's ConSE vector (labels' text embeddings weighted by their
   scores, same space): a right answer scored 0.80 ("a cat" / the cat photo) and 0.60 ("a coffee cup" /
-  the espresso photo); over 18 skimage photos × 10 queries the best wrong answer scored 0.54 and most
+  the espresso photo); over 17 skimage photos × 10 queries the best wrong answer scored 0.54 and most
   were 0.2–0.45 (p95 0.45). CONSE_THRESHOLD = 0.55 sits above the wrong ones, below the right ones — with
   a thin margin (0.54), and a thing the classifier has no label for cannot reach it (the rocket photo is
   "drilling platform, missile" to effnet-lite0: "a rocket" scores 0.42). Set --threshold per watch.
