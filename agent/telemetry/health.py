@@ -19,9 +19,9 @@ differ only by sensor noise, which moves a healthy model's vector a little (effn
   and scores, because equal labels and scores rightly give the same vector). Only pairs with different
   identities count for "constant", and "identical" means equal to float precision, not merely close
   (noise σ=1 still moves effnet by 4.5e-3 and ConSE by 7.7e-4).
-- "clearly different" for the spread: an image's 12×16 grey sample differs by more than 12 grey levels on
-  average (sensor noise: ~3), an audio window's 16 log band energies by more than 0.3 (3 dB), a text
-  memory's words differ. ConSE vectors are left out of the spread: the audio ones mix only three labels
+- "clearly different" for the spread: an image's 12×16 grey sample differs by more than 12 grey levels RMS
+  (sensor noise of σ=2 gives ~3), an audio window's 16 log band energies by more than 0.3 RMS (3 dB), a
+  text memory's words differ. ConSE vectors are left out of the spread: the audio ones mix only three labels
   (speech, music, noise), so an hour of talk is legitimately one vector; a broken text tower still shows
   as "constant" there and in the text memories.
 
@@ -51,8 +51,8 @@ IDENTICAL = 1e-6  # max |a - b| of two float32 unit vectors called identical
 COLLAPSED = 0.98  # mean pairwise cosine of clearly different inputs above this → "collapsed"
 MIN_PAIRS = 32  # clearly different pairs needed before the spread is judged
 CHECK_EVERY = 16
-IMAGE_DIFF = 12.0  # mean grey-level difference of two clearly different images
-AUDIO_DIFF = 0.3  # mean log10 band-energy difference of two clearly different sounds
+IMAGE_DIFF = 12.0  # RMS grey-level difference of two clearly different images
+AUDIO_DIFF = 0.3  # RMS log10 band-energy difference of two clearly different sounds
 QUEUE = 32  # results (each holds its frame's pixels until judged; the thread takes < 1 ms each)
 STATES = ("ok", "collapsed", "constant", "nan")  # in order of severity
 
@@ -223,8 +223,9 @@ def _spread(recent: list[_Seen]) -> float | None:
         if sk.ndim != 2 or len({s.kind for s in usable}) != 1:
             return None
         limit = IMAGE_DIFF if usable[0].kind == "image" else AUDIO_DIFF
-        diff = np.abs(sk[:, None, :] - sk[None, :, :]).mean(axis=-1)
-        differ = diff[iu] > limit
+        sq = (sk * sk).sum(axis=1)
+        rms = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * (sk @ sk.T), 0) / sk.shape[1])  # one matmul
+        differ = rms[iu] > limit
     if int(differ.sum()) < MIN_PAIRS:
         return None
     return float(gram[iu][differ].mean())
