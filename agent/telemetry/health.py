@@ -6,8 +6,9 @@ capture path, and reports per stream (modality and space, e.g. "image:effnet-lit
 - "constant": RUN consecutive pairs of vectors that are identical (max |a-b| <= IDENTICAL) although their
   inputs differ — a broken model that maps every image to one vector;
 - "collapsed": the mean pairwise cosine of recent vectors of clearly different inputs is above COLLAPSED
-  (measured healthy: effnet-lite0 features 0.16, MiniLM ConSE of 18 different photos 0.41, log-mel of
-  noise and tones 0.53) — a model whose outputs barely move;
+  (measured healthy, tests/agent/telemetry/test_health.py with -s: effnet-lite0 features of 17 photos 0.16,
+  MiniLM of 8 different screen texts 0.19, log-mel of noise vs tones -0.05) — a model whose outputs barely
+  move;
 - "ok" otherwise. A log WARNING is written when a stream enters a bad state, INFO when it recovers.
 
 "Inputs differ" must not be fooled by a static scene: the change gate skips unchanged frames, but forced

@@ -98,7 +98,7 @@ def test_real_encoders_are_healthy(runtime, model_cache, caplog) -> None:
         t = np.arange(15360) / 16000
         for _ in range(24):  # steady noise (a fan), then tones
             audio.submit(frame("mic0", rng.normal(0, 0.1, 15360).astype(np.float32), "audio"))
-        for f0 in (220, 330, 440, 660, 880, 1320):
+        for f0 in (220, 330, 440, 660, 880, 1320, 1760, 2640):
             audio.submit(frame("mic0", (0.2 * np.sin(2 * np.pi * f0 * t)).astype(np.float32), "audio"))
         for w in windows:
             h.observe(w)
@@ -108,10 +108,12 @@ def test_real_encoders_are_healthy(runtime, model_cache, caplog) -> None:
             e = Embedding.of(f, TEXT_SPACE, text.encode(words))
             h.observe(Encoded(f, (Embedding(**{**e.__dict__, "modality": "text", "text": words, "key": f"k{i}"}),)))
     stats = h.stats()
+    print("\n".join(f"{k}: {v}" for k, v in stats.items()))  # -s: the measured healthy spreads
     streams = ("image:effnet-lite0/1280", "image:", "audio:logmel/128", "audio:", "text:")
     assert set(stats) == {k + TEXT_SPACE if k.endswith(":") else k for k in streams}
     assert all(s["state"] == "ok" and s["nan"] == 0 and s["identical"] == 0 for s in stats.values()), stats
     assert stats["image:effnet-lite0/1280"]["spread"] < 0.5 and stats[f"text:{TEXT_SPACE}"]["spread"] < 0.9
+    assert stats["audio:logmel/128"]["spread"] < 0.9  # noise vs tones (noise vs noise is not "clearly different")
     assert "WARNING" not in caplog.text
     assert "image:effnet-lite0/1280 ok; image:minilm-l6/384 ok" in format_status(health_status(h))
 
