@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 
 import skimage.data
 
@@ -74,6 +75,10 @@ def test_a_watch_fires_once_per_event_survives_a_restart_and_stops_when_removed(
         assert st["health"]["image:effnet-lite0/1280"]["vectors"] >= 5
         listed = json.loads(sensorium(*cli, "watch", "list", "--json").stdout)
         assert [(w["name"], w["fired"], w["cooldown"]) for w in listed] == [("cat", 1, 60)]
+        metrics = urllib.request.urlopen(st["metrics"], timeout=5).read().decode()
+        assert "sensorium_watch_matches_total 1.0" in metrics and "sensorium_watches 1.0" in metrics
+        ok = 'sensorium_encoder_health{modality="image",space="effnet-lite0/1280",state="ok"} 1.0'
+        assert ok in metrics and "sensorium_watch_suppressed_total" in metrics
         table = sensorium(*cli, "status").stdout
         assert "watches 1: fired 1" in table and "encoder health: image:effnet-lite0/1280 ok" in table
         xvfb.show(skimage.data.coffee())
