@@ -379,6 +379,7 @@ class Daemon:
             speech=self._speech_status(),
             watch=WatchStatus(**self.watches.stats()),
             health={k: HealthStatus(**v) for k, v in self.health.stats().items()},  # type: ignore[arg-type]
+            health_dropped=self.health.dropped,
         )
 
     def _text_status(self) -> TextStatus:

@@ -247,6 +247,7 @@ class Status:
     speech: SpeechStatus = field(default_factory=SpeechStatus)
     watch: WatchStatus = field(default_factory=WatchStatus)
     health: dict[str, HealthStatus] = field(default_factory=dict)
+    health_dropped: int = 0  # results the health monitor had no room for (not judged)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of `status --json` and of the heartbeat's `status`."""
@@ -267,6 +268,7 @@ class Status:
             "speech": _flat(self.speech),
             "watch": _flat(self.watch),
             "health": {k: _flat(h) for k, h in self.health.items()},
+            "health_dropped": self.health_dropped,
         }
 
     @classmethod
@@ -290,6 +292,7 @@ class Status:
             speech=SpeechStatus(**_known(SpeechStatus, d.get("speech", {}))),
             watch=WatchStatus(**_known(WatchStatus, d.get("watch", {}))),
             health={k: HealthStatus(**_known(HealthStatus, h)) for k, h in d.get("health", {}).items()},
+            health_dropped=d.get("health_dropped", 0),
         )
 
 

@@ -123,7 +123,8 @@ def _health(st: Status) -> str:
         else:
             spread = "-" if h.spread is None else f"{h.spread:.3f}"
             parts.append(f"{key} {h.state.upper()} (nan {h.nan}, identical {h.identical}, spread {spread})")
-    return "encoder health: " + "; ".join(parts)
+    dropped = f" ({st.health_dropped} results not judged: queue full)" if st.health_dropped else ""
+    return "encoder health: " + "; ".join(parts) + dropped
 
 
 def _text(st: Status) -> str:

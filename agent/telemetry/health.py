@@ -17,17 +17,19 @@ differ only by sensor noise, which moves a healthy model's vector a little (effn
 σ=1 grey level, ConSE 0.99999). So:
 - identity of an input: a hash of a strided sample of its pixels or samples (a text memory: its words; a
   ConSE vector — labels' text embeddings weighted by their scores, in the text model's space — its labels
-  and scores, because equal labels and scores rightly give the same vector). Only pairs with different
-  identities count for "constant", and "identical" means equal to float precision, not merely close
-  (noise σ=1 still moves effnet by 4.5e-3 and ConSE by 7.7e-4).
+  and scores, because equal labels and scores rightly give the same vector; scores count as different
+  beyond SCORE_EPS only, since a speech probability moving from 0.99994 to 0.99995 rightly barely moves
+  it). Only pairs with different identities count for "constant", and "identical" means equal to float
+  precision, not merely close (noise σ=1 still moves effnet by 4.5e-3 and ConSE by 7.7e-4).
 - "clearly different" for the spread: an image's 12×16 grey sample differs by more than 12 grey levels RMS
   (sensor noise of σ=2 gives ~3), an audio window's 16 log band energies by more than 0.3 RMS (3 dB), a
   text memory's words differ. ConSE vectors are left out of the spread: the audio ones mix only three labels
   (speech, music, noise), so an hour of talk is legitimately one vector; a broken text tower still shows
   as "constant" there and in the text memories.
 
-Results arrive through a small bounded queue (a full queue drops, counted in `dropped`) and are judged on this module's
-thread; the spread is recomputed every CHECK_EVERY vectors of a stream (a 64×64 Gram matrix).
+Results arrive through a small bounded queue (a full queue drops, counted in `dropped`: status
+"health_dropped") and are judged on this module's thread; the spread is recomputed every CHECK_EVERY
+vectors of a stream (a 64×64 Gram matrix).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ IDENTICAL = 1e-6  # max |a - b| of two float32 unit vectors called identical
 COLLAPSED = 0.98  # mean pairwise cosine of clearly different inputs above this → "collapsed"
 MIN_PAIRS = 32  # clearly different pairs needed before the spread is judged
 CHECK_EVERY = 16
+SCORE_EPS = 0.01  # ConSE inputs differ when a label's score moves by more than this
 IMAGE_DIFF = 12.0  # RMS grey-level difference of two clearly different images
 AUDIO_DIFF = 0.3  # RMS log10 band-energy difference of two clearly different sounds
 QUEUE = 32  # results (each holds its frame's pixels until judged; the thread takes < 1 ms each)
@@ -151,7 +154,7 @@ class Health:
             self._set(key, s)
             return
         prev = s.recent[-1] if s.recent else None
-        if prev is not None and prev.ident != seen.ident and prev.vector.shape == v.shape:
+        if prev is not None and _differ(prev.ident, seen.ident) and prev.vector.shape == v.shape:
             if float(np.abs(prev.vector - v).max()) <= IDENTICAL:
                 s.identical += 1
                 s.run += 1
@@ -187,6 +190,18 @@ class Health:
     def stats(self) -> dict[str, dict[str, object]]:
         with self._lock:
             return {k: s.public() for k, s in sorted(self._streams.items())}
+
+
+def _differ(a: object, b: object) -> bool:
+    """Whether two inputs differ; ConSE inputs only when their labels or scores do by more than SCORE_EPS
+    (a score moving by 1e-5 moves the vector by ~1e-6, as little as a float's rounding)."""
+    if isinstance(a, tuple) and isinstance(b, tuple) and a[:1] == b[:1] == ("conse",):
+        _, labels_a, scores_a = a
+        _, labels_b, scores_b = b
+        if labels_a != labels_b or len(scores_a) != len(scores_b):
+            return True
+        return any(abs(x - y) > SCORE_EPS for x, y in zip(scores_a, scores_b, strict=True))
+    return a != b
 
 
 def _sketch(data: np.ndarray, modality: str) -> tuple[object, np.ndarray | None]:

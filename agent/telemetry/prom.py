@@ -58,6 +58,7 @@ COUNTERS: tuple[tuple[str, str, Callable[[Status], Num]], ...] = (
         "Store processes started (more than one: one died or hung).",
         lambda s: s.memory.store_starts,
     ),
+    ("encoder_health_dropped", "Results the encoder health monitor had no room for.", lambda s: s.health_dropped),
     ("watch_matches", "match.<NAME> messages published by watches.", lambda s: s.watch.fired),
     ("watch_suppressed", "Watch matches inside the watch's cooldown (not published).", lambda s: s.watch.suppressed),
     (

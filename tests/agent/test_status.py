@@ -58,7 +58,7 @@ def test_the_json_round_trips_key_for_key():
     # new keys: the result stage's queue (agent/pipeline/fanout.py), screen text and speech; an older daemon's
     # JSON reads as zeros (and screen text and speech "off")
     new = {"fanout": {"queued": 0, "dropped": 0, "errors": 0}, "text": asdict(TextStatus())}
-    new |= {"watch": asdict(WatchStatus()), "health": {}}  # watches and encoder health (issue 17)
+    new |= {"watch": asdict(WatchStatus()), "health": {}, "health_dropped": 0}  # watches and encoder health (issue 17)
     assert st.to_dict() == SAMPLE | new | {"speech": asdict(SpeechStatus())}
     assert st.speech.state == "off" and st.speech.gated == {}
     assert Status.from_dict(st.to_dict()) == st

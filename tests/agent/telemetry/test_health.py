@@ -162,9 +162,13 @@ def test_the_same_vector_for_the_same_input_is_not_a_fault() -> None:
         "image:effnet-lite0/1280": ("ok", 0),
         f"audio:{TEXT_SPACE}": ("ok", 0),
     }
+    for i in range(2 * RUN):  # a saturated speech probability: scores 0.9999 / 1.0 by rounding, one vector
+        g = frame("mic0", np.full(15360, i / 100, np.float32), "audio")
+        h.observe(Encoded(g, (Embedding.of(g, TEXT_SPACE, conse.copy(), ("Speech",), (0.9999 + i % 2 / 10000,)),)))
+    assert h.stats()[f"audio:{TEXT_SPACE}"]["identical"] == 0
     for i in range(2 * RUN):  # ConSE of different labels, one vector: its text tower is broken
         g = frame("mic0", np.zeros(15360, np.float32), "audio")
-        h.observe(Encoded(g, (Embedding.of(g, TEXT_SPACE, conse.copy(), ("Speech",), (0.5 + i / 100,)),)))
+        h.observe(Encoded(g, (Embedding.of(g, TEXT_SPACE, conse.copy(), ("Speech",), (0.5 + i / 20,)),)))
     assert h.stats()[f"audio:{TEXT_SPACE}"]["state"] == "constant"
 
 
@@ -178,6 +182,11 @@ def test_vectors_that_barely_move_are_collapsed_and_nan_is_reported() -> None:
         h.observe(Encoded(f, (Embedding.of(f, "dull/512", v / np.linalg.norm(v)),)))
     s = h.stats()["image:dull/512"]
     assert s["state"] == "collapsed" and s["identical"] == 0 and s["spread"] > 0.98
+
+    full = Health(queue_size=1)  # not started: nothing takes from its queue
+    for _ in range(3):
+        full.put(Encoded(frame("screen0", photo("moon")), ()))
+    assert full.dropped == 2
 
     bad = np.full(512, np.nan, np.float32)
     f = frame("screen0", photo("moon"))
