@@ -23,6 +23,7 @@ from agent.status import (
     DispatcherStatus,
     EncoderStatus,
     FanOutStatus,
+    HealthStatus,
     LatencyStatus,
     MemoryStatus,
     PublisherStatus,
@@ -31,11 +32,14 @@ from agent.status import (
     SpeechStatus,
     Status,
     TextStatus,
+    WatchStatus,
 )
+from agent.telemetry.health import Health
 from agent.telemetry.heartbeat import Heartbeat
 from agent.telemetry.logs import kv
 from agent.telemetry.metrics import Counts, Histogram, Latencies, Rates, percentile
 from agent.telemetry.prom import DaemonCollector, MetricsServer
+from agent.watch import Watches
 from encoders.audio import AudioEncoder
 from encoders.clip import ClipText, ZeroShot
 from encoders.image import ImageEncoder
@@ -194,14 +198,19 @@ class Daemon:
         bus_curve, query_curve = (self.curve if cfg.bus.curve else None), (self.curve if cfg.query.curve else None)
         self.publisher = Publisher(bus_endpoint(cfg), cfg.bus.send_hwm, cfg.bus.queue_size, curve=bus_curve)
         self.latencies = Latencies({m: Histogram() for m in self.boxes if m in modalities})
-        boxes_of = {src.name: self.boxes[src.modality] for src in self.sources}
-        self.fanout = FanOut(boxes_of, self.memory.thumbs, (self.publisher, self.memory), self.latencies)
-
         dev = cfg.device
         self.runtime = Runtime(RuntimeConfig(dev.name, dev.hint, dev.cpu_threads, dev.strict, d.cache_dir / "ov-cache"))
         self.text = TextEncoder(self.runtime, store.require(cfg.models.text))
         # a CLIP-family image model brings its text tower: queries and zero-shot labels in its space
         self.clip_text = clip_text(self.runtime, store, cfg.models.image, need="image" in modalities)
+        texts = [self.text, *([self.clip_text] if self.clip_text else [])]  # a query is answered in each space
+
+        # standing queries and the encoders' health look at every result, after the publisher and memory
+        self.watches = Watches(d.data_dir, texts, self.publisher.publish_sys, self.publisher.redact)
+        self.health = Health(derived_spaces={self.text.space})  # non-text vectors there are ConSE
+        boxes_of = {src.name: self.boxes[src.modality] for src in self.sources}
+        sinks = (self.publisher, self.memory, self.watches, self.health)
+        self.fanout = FanOut(boxes_of, self.memory.thumbs, sinks, self.latencies)
         self.encoders: dict[str, Encoder] = {}
         if "image" in modalities:
             labeler = ZeroShot(self.clip_text, list(cfg.models.labels)) if self.clip_text else None
@@ -229,7 +238,7 @@ class Daemon:
         self.service = Service(
             query_endpoint(cfg),
             self.memory,
-            [self.text, *([self.clip_text] if self.clip_text else [])],  # a query is answered in each space
+            texts,
             lambda: self.status().to_dict(),
             self.sources,
             image=self.encoders.get("image"),  # type: ignore[arg-type]  # ImageEncoder.encode_now
@@ -237,6 +246,7 @@ class Daemon:
             publish=self.publisher.publish_sys,  # sys.forget
             on_pause=self._cut,  # a pause drops the source's frames (and utterances) still waiting or in flight
             flush=self._flush,  # a forget also removes what was encoded (or read) before it
+            ops=self.watches.ops(),  # watch_add, watch_list, watch_remove
         )
         self.rates = Rates(self._counts)  # fps in/kept/dropped over the last ~10 s, for status
         self.started = time.time()
@@ -253,6 +263,7 @@ class Daemon:
         if self.curve is not None:
             self.curve.start()  # before any bind: no client connects unchecked
         self.publisher.start()
+        self.health.start()
         self.fanout.start()
         if self.image_text is not None:
             self.image_text.start()
@@ -288,6 +299,7 @@ class Daemon:
         if self.speech is not None:
             self.speech.close()  # the open utterance and the waiting ones are transcribed (for up to 5 s)
         self.fanout.close()
+        self.health.close()
         self.publisher.close()
         self.memory.close()
         self.service.close()
@@ -365,6 +377,9 @@ class Daemon:
             metrics=self.metrics.url if self.metrics else None,
             text=self._text_status(),
             speech=self._speech_status(),
+            watch=WatchStatus(**self.watches.stats()),
+            health={k: HealthStatus(**v) for k, v in self.health.stats().items()},  # type: ignore[arg-type]
+            health_dropped=self.health.dropped,
         )
 
     def _text_status(self) -> TextStatus:

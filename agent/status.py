@@ -209,6 +209,27 @@ class SpeechStatus:
 
 
 @dataclass
+class WatchStatus:
+    """Standing queries (agent/watch): how many, and what their matches did."""
+
+    watches: int = 0
+    fired: int = 0  # match.<NAME> messages published
+    suppressed: int = 0  # matches inside a watch's cooldown (not published)
+    errors: int = 0
+
+
+@dataclass
+class HealthStatus:
+    """One encoder stream's health (agent/telemetry/health.py), keyed "<modality>:<space>" in Status.health."""
+
+    state: str = "ok"  # ok | nan | constant | collapsed
+    vectors: int = 0
+    nan: int = 0  # vectors with NaN/inf or zero norm
+    identical: int = 0  # identical vectors for different inputs (consecutive pairs)
+    spread: float | None = None  # mean pairwise cosine of recent, clearly different inputs
+
+
+@dataclass
 class Status:
     uptime_s: float
     device: dict[str, str]  # modality (and "text") → the device its model runs on
@@ -224,6 +245,9 @@ class Status:
     metrics: str | None = None  # where Prometheus scrapes, None when off
     text: TextStatus = field(default_factory=TextStatus)
     speech: SpeechStatus = field(default_factory=SpeechStatus)
+    watch: WatchStatus = field(default_factory=WatchStatus)
+    health: dict[str, HealthStatus] = field(default_factory=dict)
+    health_dropped: int = 0  # results the health monitor had no room for (not judged)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of `status --json` and of the heartbeat's `status`."""
@@ -242,6 +266,9 @@ class Status:
             "metrics": self.metrics,
             "text": _flat(self.text),
             "speech": _flat(self.speech),
+            "watch": _flat(self.watch),
+            "health": {k: _flat(h) for k, h in self.health.items()},
+            "health_dropped": self.health_dropped,
         }
 
     @classmethod
@@ -263,6 +290,9 @@ class Status:
             metrics=d.get("metrics"),
             text=TextStatus(**_known(TextStatus, d.get("text", {}))),
             speech=SpeechStatus(**_known(SpeechStatus, d.get("speech", {}))),
+            watch=WatchStatus(**_known(WatchStatus, d.get("watch", {}))),
+            health={k: HealthStatus(**_known(HealthStatus, h)) for k, h in d.get("health", {}).items()},
+            health_dropped=d.get("health_dropped", 0),
         )
 
 

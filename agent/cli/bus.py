@@ -71,6 +71,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
             t = _clock(msg.header.get("ts", time.time()))
             seq = "stored" if msg.backfill else f"seq={msg.seq}"
             what = _words(msg.text) if msg.text else ", ".join(msg.labels[:3])  # a text memory: its words
+            if "watch" in msg.header:  # match.<NAME>: which memory, how close
+                what = f"{msg.id} score={msg.header.get('score')} {what} {msg.thumb or ''}"
             print(f"{t} {msg.topic:<22} {seq} {msg.space} {what}", flush=True)
     except KeyboardInterrupt:
         pass

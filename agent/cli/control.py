@@ -101,8 +101,30 @@ def format_status(st: Status) -> str:
         f"({mem.spool_bytes} bytes); {_store_process(mem)}; metrics {st.metrics or 'off'}",
         _text(st),
         _speech(st),
+        _watch(st),
+        _health(st),
     ]
     return "\n".join(lines)
+
+
+def _watch(st: Status) -> str:
+    w = st.watch
+    return f"watches {w.watches}: fired {w.fired}, suppressed by cooldown {w.suppressed}, errors {w.errors}"
+
+
+def _health(st: Status) -> str:
+    """One line: every encoder stream's health; the bad ones with their counts."""
+    if not st.health:
+        return "encoder health: no vectors yet"
+    parts = []
+    for key, h in st.health.items():
+        if h.state == "ok":
+            parts.append(f"{key} ok")
+        else:
+            spread = "-" if h.spread is None else f"{h.spread:.3f}"
+            parts.append(f"{key} {h.state.upper()} (nan {h.nan}, identical {h.identical}, spread {spread})")
+    dropped = f" ({st.health_dropped} results not judged: queue full)" if st.health_dropped else ""
+    return "encoder health: " + "; ".join(parts) + dropped
 
 
 def _text(st: Status) -> str:

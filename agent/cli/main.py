@@ -19,6 +19,7 @@ from agent.cli import bench as bench_cli
 from agent.cli import bus as bus_cli
 from agent.cli import models as models_cli
 from agent.cli import recall as recall_cli
+from agent.cli import watch as watch_cli
 from agent.cli.args import load_config as _load
 from agent.cli.args import parse_duration, parse_time
 from agent.config import ConfigError
@@ -170,6 +171,7 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument("--print", action="store_true", help="print the unit instead of writing it")
     sv.set_defaults(fn=cmd_service)
     bench_cli.add_parser(sub)
+    watch_cli.add_parser(sub)  # watch add|list|remove
     return p
 
 

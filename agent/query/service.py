@@ -31,7 +31,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import zmq
@@ -88,11 +88,12 @@ class Service:
         publish: Callable[[str, dict], None] | None = None,
         on_pause: Callable[[str], object] | None = None,
         flush: Callable[[], object] | None = None,
+        ops: Mapping[str, Callable[[dict], Reply]] | None = None,
     ) -> None:
         """`status`: the daemon's status, ready for JSON. Hooks into the daemon, each optional: `publish`
         sends sys.* announcements on the bus (Publisher.publish_sys); `on_pause(name)` drops what a paused
         source left in the pipeline; `flush()` returns once results already encoded have reached memory,
-        so a forget removes them too."""
+        so a forget removes them too. `ops`: more handlers by op name (the watches' watch_add/_list/_remove)."""
         self.endpoint = endpoint
         self.memory = memory
         self.publish = publish
@@ -108,6 +109,7 @@ class Service:
             "resume": self.resume,
             "forget": self.forget,
             "around": Around(memory),  # agent/query/around.py
+            **(ops or {}),
         }
         self.searcher = Searcher(memory, texts, image)
         self.curve = curve  # None: plain (only ipc:// or loopback tcp:// may bind)

@@ -58,6 +58,9 @@ COUNTERS: tuple[tuple[str, str, Callable[[Status], Num]], ...] = (
         "Store processes started (more than one: one died or hung).",
         lambda s: s.memory.store_starts,
     ),
+    ("encoder_health_dropped", "Results the encoder health monitor had no room for.", lambda s: s.health_dropped),
+    ("watch_matches", "match.<NAME> messages published by watches.", lambda s: s.watch.fired),
+    ("watch_suppressed", "Watch matches inside the watch's cooldown (not published).", lambda s: s.watch.suppressed),
     (
         "results_dropped",
         "Results dropped because the queue before thumbnails and sinks was full.",
@@ -70,6 +73,7 @@ GAUGES: tuple[tuple[str, str, Callable[[Status], Num]], ...] = (
     ("spool_bytes", "Size of the on-disk spool.", lambda s: s.memory.spool_bytes),
     ("store_lag_seconds", "Age of the oldest row not yet in the store.", lambda s: s.memory.store_lag_s),
     ("results_queue", "Results waiting for thumbnails and the sinks.", lambda s: s.fanout.queued),
+    ("watches", "Standing queries (watches) configured.", lambda s: s.watch.watches),
 )
 SERVICE_COUNTERS: tuple[tuple[str, str, Callable[[Status], Num]], ...] = (
     ("requests", "Query/control requests answered.", lambda s: s.service.served),
@@ -94,6 +98,7 @@ class DaemonCollector(Collector):
         st = self.status()
         yield from self._sources(st.sources)
         yield from self._encoders(st)
+        yield from self._health(st)
         for name, doc, value in COUNTERS:
             if _num(v := value(st)):
                 yield CounterMetricFamily(P + name, doc, value=v)
@@ -141,6 +146,30 @@ class DaemonCollector(Collector):
             buckets, total = h.snapshot()
             hist.add_metric([model.get(m, m), m], buckets, total)
         yield hist
+
+    @staticmethod
+    def _health(st: Status) -> Iterator[Metric]:
+        """Per encoder stream ("<modality>:<space>"): its health state, bad and identical vectors, spread."""
+        labels = ["modality", "space"]
+        state = GaugeMetricFamily(
+            P + "encoder_health", "1 for the state each encoder stream is in (ok, nan, constant, collapsed).",
+            labels=[*labels, "state"],
+        )  # fmt: skip
+        nan = CounterMetricFamily(P + "encoder_bad_vectors", "Vectors with NaN/inf or zero norm.", labels=labels)
+        same = CounterMetricFamily(
+            P + "encoder_identical_vectors", "Identical vectors for different inputs (pairs in a row).", labels=labels
+        )
+        spread = GaugeMetricFamily(
+            P + "encoder_spread", "Mean pairwise cosine of recent vectors of clearly different inputs.", labels=labels
+        )
+        for key, h in st.health.items():
+            modality, _, space = key.partition(":")
+            state.add_metric([modality, space, h.state], 1)
+            nan.add_metric([modality, space], h.nan)
+            same.add_metric([modality, space], h.identical)
+            if h.spread is not None:
+                spread.add_metric([modality, space], h.spread)
+        yield from (state, nan, same, spread)
 
 
 class MetricsServer:

@@ -6,7 +6,7 @@ import copy
 from dataclasses import asdict
 
 from agent.cli.control import format_status
-from agent.status import SourceStatus, SpeechStatus, Status, TextStatus
+from agent.status import SourceStatus, SpeechStatus, Status, TextStatus, WatchStatus
 
 # `sensorium status --json` of a screen + microphone daemon before the status was typed (camera added by hand)
 SAMPLE = {
@@ -58,6 +58,7 @@ def test_the_json_round_trips_key_for_key():
     # new keys: the result stage's queue (agent/pipeline/fanout.py), screen text and speech; an older daemon's
     # JSON reads as zeros (and screen text and speech "off")
     new = {"fanout": {"queued": 0, "dropped": 0, "errors": 0}, "text": asdict(TextStatus())}
+    new |= {"watch": asdict(WatchStatus()), "health": {}, "health_dropped": 0}  # watches and encoder health (issue 17)
     assert st.to_dict() == SAMPLE | new | {"speech": asdict(SpeechStatus())}
     assert st.speech.state == "off" and st.speech.gated == {}
     assert Status.from_dict(st.to_dict()) == st

@@ -1,0 +1,60 @@
+"""The default watch thresholds (agent/watch/spec.py) against the built models: right answers above, wrong
+ones below. `-s` prints the score table the defaults were chosen from."""
+
+from __future__ import annotations
+
+import numpy as np
+import skimage.data
+
+from agent.watch.spec import CONSE_THRESHOLD, TEXT_THRESHOLD
+
+PHOTOS = (
+    "astronaut", "brick", "camera", "chelsea", "coffee", "coins", "colorwheel", "grass", "gravel", "horse",
+    "hubble_deep_field", "immunohistochemistry", "moon", "page", "retina", "rocket", "text",
+)  # fmt: skip
+QUERIES = (
+    "a cat", "a person", "a coffee cup", "a rocket", "a horse", "a dog", "a car", "text on a page",
+    "a person at the door", "the moon",
+)  # fmt: skip
+IMAGE_RIGHT = {("a cat", "chelsea"), ("a coffee cup", "coffee")}  # what effnet-lite0's labels can name
+DOCS = (
+    "My cat Felix sleeps on the sofa all afternoon", "Invoice 4711: total due 120 EUR by Friday",
+    "Meeting notes: quarterly roadmap review", "The rocket launch was postponed because of weather",
+    "Recipe: espresso with steamed milk", "Someone is standing at the front door",
+)  # fmt: skip
+TEXT_RIGHT = {("a cat", 0), ("a rocket", 3), ("a coffee cup", 4), ("a person", 5), ("a person at the door", 5)}
+
+
+def rgb(name: str) -> np.ndarray:
+    a = getattr(skimage.data, name)()
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    if a.dtype != np.uint8:
+        a = (255 * (a - a.min()) / (np.ptp(a) + 1e-9)).astype(np.uint8)
+    return np.ascontiguousarray(np.stack([a] * 3, -1) if a.ndim == 2 else a[..., :3])
+
+
+def test_conse_threshold_separates_named_objects(text_encoder, image_encoder) -> None:
+    space = text_encoder.space
+    conse = {n: next(e.vector for e in image_encoder.encode_now(rgb(n)) if e.space == space) for n in PHOTOS}
+    right, wrong = [], []
+    print(f"\n{'':<22}" + " ".join(f"{n[:7]:>7}" for n in PHOTOS))
+    for q in QUERIES:
+        v = text_encoder.encode(q)
+        scores = {n: float(v @ conse[n]) for n in PHOTOS}
+        print(f"{q:<22}" + " ".join(f"{s:7.3f}" for s in scores.values()))
+        for n, s in scores.items():
+            (right if (q, n) in IMAGE_RIGHT else wrong).append(s)
+    print(f"right {sorted(right)}; wrong: max {max(wrong):.3f}, p95 {np.percentile(wrong, 95):.3f}")
+    assert min(right) >= CONSE_THRESHOLD > max(wrong)
+
+
+def test_text_threshold_separates_text_memories(text_encoder) -> None:
+    docs = [text_encoder.encode(d) for d in DOCS]
+    right, wrong = [], []
+    for q in QUERIES:
+        v = text_encoder.encode(q)
+        for i, d in enumerate(docs):
+            (right if (q, i) in TEXT_RIGHT else wrong).append(float(v @ d))
+    print(f"\ntext: right {sorted(round(r, 3) for r in right)}; wrong max {max(wrong):.3f}")
+    assert min(right) >= TEXT_THRESHOLD > max(wrong)
