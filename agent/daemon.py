@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 
 import cv2
 
+from agent.moments import Moments, moment_source
 from agent.pipeline.dispatcher import Dispatcher, Encoder
 from agent.pipeline.fanout import FanOut
 from agent.pipeline.gate import ChangeGate
@@ -25,6 +26,7 @@ from agent.status import (
     FanOutStatus,
     LatencyStatus,
     MemoryStatus,
+    MomentStatus,
     PublisherStatus,
     ServiceStatus,
     SourceStatus,
@@ -156,6 +158,14 @@ def speech_text(
     return worker, "on"
 
 
+def moment_sink(cfg: Config, space: str, put: Callable[[Encoded], None]) -> Moments | None:
+    """The moments sink in the text space `space`, emitting into `put`; None when [moments] is off."""
+    mo = cfg.moments
+    if not mo.enabled:
+        return None
+    return Moments(space, mo.interval_s, mo.grace_s, mo.weights, put, source=moment_source(cfg.store.agent))
+
+
 def clip_text(runtime: Runtime, store: ModelStore, name: str, need: bool) -> ClipText | None:
     """The CLIP text tower when the image model is CLIP-family (and built, or needed: then it must be)."""
     if not need and not store.is_built(name):
@@ -195,11 +205,14 @@ class Daemon:
         self.publisher = Publisher(bus_endpoint(cfg), cfg.bus.send_hwm, cfg.bus.queue_size, curve=bus_curve)
         self.latencies = Latencies({m: Histogram() for m in self.boxes if m in modalities})
         boxes_of = {src.name: self.boxes[src.modality] for src in self.sources}
-        self.fanout = FanOut(boxes_of, self.memory.thumbs, (self.publisher, self.memory), self.latencies)
 
         dev = cfg.device
         self.runtime = Runtime(RuntimeConfig(dev.name, dev.hint, dev.cpu_threads, dev.strict, d.cache_dir / "ov-cache"))
         self.text = TextEncoder(self.runtime, store.require(cfg.models.text))
+        # moments: a sink of the result stage that puts one fused vector per slice of time back into it
+        self.moments = moment_sink(cfg, self.text.space, lambda item: self.fanout.put(item))
+        sinks = (self.publisher, self.memory, *([self.moments] if self.moments else []))
+        self.fanout = FanOut(boxes_of, self.memory.thumbs, sinks, self.latencies)
         # a CLIP-family image model brings its text tower: queries and zero-shot labels in its space
         self.clip_text = clip_text(self.runtime, store, cfg.models.image, need="image" in modalities)
         self.encoders: dict[str, Encoder] = {}
@@ -237,6 +250,7 @@ class Daemon:
             publish=self.publisher.publish_sys,  # sys.forget
             on_pause=self._cut,  # a pause drops the source's frames (and utterances) still waiting or in flight
             flush=self._flush,  # a forget also removes what was encoded (or read) before it
+            on_forget=self._forgetting,  # ... and no open moment brings it back
         )
         self.rates = Rates(self._counts)  # fps in/kept/dropped over the last ~10 s, for status
         self.started = time.time()
@@ -254,6 +268,8 @@ class Daemon:
             self.curve.start()  # before any bind: no client connects unchecked
         self.publisher.start()
         self.fanout.start()
+        if self.moments is not None:
+            self.moments.start()
         if self.image_text is not None:
             self.image_text.start()
         if self.speech is not None:
@@ -287,6 +303,9 @@ class Daemon:
             self.image_text.close()
         if self.speech is not None:
             self.speech.close()  # the open utterance and the waiting ones are transcribed (for up to 5 s)
+        if self.moments is not None:
+            self.fanout.flush()  # every vector is in its slice, then the open slices become moments
+            self.moments.close()
         self.fanout.close()
         self.publisher.close()
         self.memory.close()
@@ -318,6 +337,13 @@ class Daemon:
         text = self.image_text.flush() if self.image_text is not None else True
         speech = self.speech.flush() if self.speech is not None else True
         return self.fanout.flush() and text and speech
+
+    def _forgetting(self, since: float | None, until: float | None) -> None:
+        """A forget of [since, until] (after `_flush`): open moment slices overlapping it are dropped; one the
+        timer closed just before is handed to memory first, so the forget removes it too."""
+        if self.moments is not None:
+            self.moments.forget(since, until)
+            self.fanout.flush()
 
     def _counts(self) -> Counts:
         """Totals the per-second rates in status are computed from: captured, kept, dropped."""
@@ -365,6 +391,7 @@ class Daemon:
             metrics=self.metrics.url if self.metrics else None,
             text=self._text_status(),
             speech=self._speech_status(),
+            moments=self._moment_status(),
         )
 
     def _text_status(self) -> TextStatus:
@@ -378,3 +405,8 @@ class Daemon:
             return SpeechStatus(self.speech_state)
         model = self.speech.transcriber
         return SpeechStatus(self.speech_state, getattr(model, "device", None), model.name, **self.speech.stats())
+
+    def _moment_status(self) -> MomentStatus:
+        if self.moments is None:
+            return MomentStatus()
+        return MomentStatus("on", self.cfg.moments.interval_s, **self.moments.stats())

@@ -209,6 +209,20 @@ class SpeechStatus:
 
 
 @dataclass
+class MomentStatus:
+    """Moments (agent/moments.py): one fused vector per slice of time from every sense."""
+
+    state: str = "off"  # "on" or "off" (config)
+    interval_s: float | None = None
+    vectors: int = 0  # text-space vectors taken into slices
+    emitted: int = 0  # moments handed to the result stage (bus and memory)
+    pending: int = 0  # slices still open (within their grace)
+    late: int = 0  # vectors that arrived after their slice was closed (left out)
+    empty: int = 0  # closed slices with nothing that weighs (no moment)
+    forgotten: int = 0  # pending slices dropped because a forget overlapped them
+
+
+@dataclass
 class Status:
     uptime_s: float
     device: dict[str, str]  # modality (and "text") → the device its model runs on
@@ -224,6 +238,7 @@ class Status:
     metrics: str | None = None  # where Prometheus scrapes, None when off
     text: TextStatus = field(default_factory=TextStatus)
     speech: SpeechStatus = field(default_factory=SpeechStatus)
+    moments: MomentStatus = field(default_factory=MomentStatus)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of `status --json` and of the heartbeat's `status`."""
@@ -242,6 +257,7 @@ class Status:
             "metrics": self.metrics,
             "text": _flat(self.text),
             "speech": _flat(self.speech),
+            "moments": _flat(self.moments),
         }
 
     @classmethod
@@ -263,6 +279,7 @@ class Status:
             metrics=d.get("metrics"),
             text=TextStatus(**_known(TextStatus, d.get("text", {}))),
             speech=SpeechStatus(**_known(SpeechStatus, d.get("speech", {}))),
+            moments=MomentStatus(**_known(MomentStatus, d.get("moments", {}))),
         )
 
 

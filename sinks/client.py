@@ -25,7 +25,7 @@ from sinks.bus.keys import ClientKeys
 from sinks.bus.wire import Message, WireError, decode
 
 BACKFILL_PAGE = 1000  # rows per backfill request (the most the daemon sends at once)
-MODALITIES = ("image", "audio", "text")
+MODALITIES = ("image", "audio", "text", "moment")
 DEDUPE_WINDOW_S = 60.0  # live messages this much newer than the backfill cannot be duplicates of it
 
 

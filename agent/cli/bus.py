@@ -180,7 +180,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     when.add_argument("--since", type=parse_time, help="10m, 2h, 1d (ago), 14:00 or an ISO time")
     when.add_argument("--between", nargs=2, type=parse_time, metavar=("START", "END"), help="e.g. 14:00 15:00")
     q.add_argument("--until", type=parse_time, help="end of the window (with --since)")
-    q.add_argument("--modality", choices=["image", "audio", "text"], help="text: screen text (and speech) only")
+    q.add_argument(
+        "--modality",
+        choices=["image", "audio", "text", "moment"],
+        help="text: screen text (and speech) only; moment: slices of time fused from every sense ([moments])",
+    )
     q.add_argument("--source", help="e.g. cam0")
     q.add_argument("-k", type=int, default=5, help="how many results (1-1000)")
     q.add_argument("--json", action="store_true", help="results as JSON, for scripts")

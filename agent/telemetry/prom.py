@@ -59,6 +59,21 @@ COUNTERS: tuple[tuple[str, str, Callable[[Status], Num]], ...] = (
         lambda s: s.memory.store_starts,
     ),
     (
+        "moments_emitted",
+        "Moments (one fused vector per slice of time) handed to bus and memory.",
+        lambda s: s.moments.emitted,
+    ),
+    (
+        "moments_late",
+        "Vectors that reached a moment's slice after it was closed (left out of it).",
+        lambda s: s.moments.late,
+    ),
+    (
+        "moments_forgotten",
+        "Open moment slices dropped because a forget overlapped them.",
+        lambda s: s.moments.forgotten,
+    ),
+    (
         "results_dropped",
         "Results dropped because the queue before thumbnails and sinks was full.",
         lambda s: s.fanout.dropped,
