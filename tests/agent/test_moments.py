@@ -74,6 +74,12 @@ class Clock:
         return int(self.t * NS)
 
 
+def wait_for(cond, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def sink(interval: float = 10.0, grace: float = 5.0, weights=None, clock=None) -> tuple[Moments, list[Encoded]]:
     out: list[Encoded] = []
     return Moments(SPACE, interval, grace, weights or WEIGHTS, out.append, clock=clock or Clock(T0)), out
@@ -174,15 +180,13 @@ def test_the_timer_closes_a_slice_when_nothing_else_arrives():
     moments.put(image_item(T0 + 0.5, unit(rng)))
     moments.start()
     try:
-        time.sleep(1.2)  # two ticks; the clock (T0+3) is past the slice's end (T0+1) and its 1 s grace
+        wait_for(lambda: len(out) >= 1)  # the clock (T0+3) is past the slice's end (T0+1) and its 1 s grace
         assert len(out) == 1 and out[0].frame.ts_ns == T0 * NS
         moments.put(image_item(T0 + 3.2, unit(rng)))
         time.sleep(0.7)
         assert len(out) == 1  # its grace runs until T0+5
         clock.t = T0 + 5
-        deadline = time.monotonic() + 3
-        while len(out) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: len(out) >= 2)
         assert [m.frame.ts_ns for m in out] == [T0 * NS, (T0 + 3) * NS]
     finally:
         moments.close()
@@ -283,7 +287,7 @@ def test_moments_go_through_the_result_stage_without_a_mailbox_or_a_latency(tmp_
     fanout = holder["f"] = FanOut({"screen0": boxes}, Thumbnails(tmp_path / "t", 32), (Recorder(), moments), lat)
     fanout.start()
     rng = np.random.default_rng(8)
-    now = time.time()
+    now = int(time.time()) + 0.1  # the first two in one 1 s slice
     for dt in (0.0, 0.3, 2.5):  # the third closes the first slice (grace 0)
         frame = Frame("screen0", "image", np.zeros((8, 8, 3), np.uint8), int((now + dt) * NS), time.monotonic_ns())
         fanout.put(Encoded(frame, (Embedding.of(frame, SPACE, unit(rng)),)))

@@ -6,7 +6,7 @@ import copy
 from dataclasses import asdict
 
 from agent.cli.control import format_status
-from agent.status import SourceStatus, SpeechStatus, Status, TextStatus
+from agent.status import MomentStatus, SourceStatus, SpeechStatus, Status, TextStatus
 
 # `sensorium status --json` of a screen + microphone daemon before the status was typed (camera added by hand)
 SAMPLE = {
@@ -58,8 +58,8 @@ def test_the_json_round_trips_key_for_key():
     # new keys: the result stage's queue (agent/pipeline/fanout.py), screen text and speech; an older daemon's
     # JSON reads as zeros (and screen text and speech "off")
     new = {"fanout": {"queued": 0, "dropped": 0, "errors": 0}, "text": asdict(TextStatus())}
-    assert st.to_dict() == SAMPLE | new | {"speech": asdict(SpeechStatus())}
-    assert st.speech.state == "off" and st.speech.gated == {}
+    assert st.to_dict() == SAMPLE | new | {"speech": asdict(SpeechStatus()), "moments": asdict(MomentStatus())}
+    assert st.speech.state == "off" and st.speech.gated == {} and st.moments.state == "off"
     assert Status.from_dict(st.to_dict()) == st
     cam = st.sources["cam0"]
     assert (cam.state, cam.kept, cam.errors, cam.paused_until, cam.queue) == ("paused", 5, 1, 1_800_000_000.5, 1)
