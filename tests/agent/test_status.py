@@ -96,3 +96,10 @@ def test_the_status_table_shows_speech():
         "loop": 1,
         "no_speech": 0,
     }
+
+
+def test_the_status_table_shows_moments():
+    assert "moments off" in format_status(Status.from_dict(SAMPLE))
+    on = {"state": "on", "interval_s": 10.0, "emitted": 12, "pending": 2, "late": 1, "forgotten": 3}
+    text = format_status(Status.from_dict(SAMPLE | {"moments": on}))
+    assert "moments every 10 s: 12 emitted, 2 open, 1 late vectors left out, 3 dropped by forget" in text, text
