@@ -135,6 +135,12 @@ def test_a_call_on_screen_while_the_budget_is_discussed_ranks_first_as_a_moment(
     assert hits[0]["id"] == f"all-{T0 * NS}" and hits[0]["modality"] == "moment", hits
     assert hits[0]["extra"]["senses"] == "mic0#text,screen0,screen0#text"
     assert hits[0]["score"] > max(h["score"] for h in hits[1:]), hits
+    # a plain query answers with what was captured: moments only when asked for
+    plain = search.query({"text": QUESTION, "k": 50})
+    assert plain and not [h for h in plain if h["modality"] == "moment"], plain
+    # "other times like this moment" (what `around --elsewhere` can ask): like a moment, among moments
+    alike = search.query({"like": out[0].frame.id, "modality": "moment", "k": 5})
+    assert out[0].frame.id not in [h["id"] for h in alike] and len(alike) == 4, alike
     # no single memory holds both: the best text memory is one or the other
     best = search.query({"text": QUESTION, "modality": "text", "k": 1})[0]
     assert best["text"] in (CALL, BUDGET), best
