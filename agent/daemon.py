@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 
 import cv2
 
-from agent.moments import Moments, moment_source
+from agent.moments import Moments, moment_source, straddled
 from agent.pipeline.dispatcher import Dispatcher, Encoder
 from agent.pipeline.fanout import FanOut
 from agent.pipeline.gate import ChangeGate
@@ -340,10 +340,15 @@ class Daemon:
 
     def _forgetting(self, since: float | None, until: float | None) -> None:
         """A forget of [since, until] (after `_flush`): open moment slices overlapping it are dropped; one the
-        timer closed just before is handed to memory first, so the forget removes it too."""
-        if self.moments is not None:
-            self.moments.forget(since, until)
-            self.fanout.flush()
+        timer closed just before is handed to memory first, so the forget removes it too; and the stored moment
+        of the slice `since` falls inside goes as well (the forget deletes by `ts`, its slice's start)."""
+        if self.moments is None:
+            return
+        self.moments.forget(since, until)
+        self.fanout.flush()
+        start = straddled(since, self.cfg.moments.interval_s)
+        if start is not None:
+            self.memory.forget(start, start)  # that instant: the moment's row (ids carry exact times)
 
     def _counts(self) -> Counts:
         """Totals the per-second rates in status are computed from: captured, kept, dropped."""

@@ -17,8 +17,9 @@ Slices are aligned to wall-clock multiples of `interval_s` (ids stay stable acro
 the utterance ended and was transcribed — so a slice closes only once `grace_s` has passed after its end: when
 an item captured that much later arrives, or the timer sees the wall clock there. What arrives for a closed
 slice is counted (`late`) and left out. `close()` emits what is pending, so a stop does not lose the last
-slice; `forget()` drops pending slices that overlap a forgotten range, so a forget never comes back as a
-moment. A slice whose senses all weigh 0 (or cancel out) emits nothing.
+slice; `forget()` drops pending slices that overlap a forgotten range, so a forget never comes back as a moment
+(and the daemon deletes the stored moment of the slice a range starts inside: `straddled`). A slice whose senses
+all weigh 0 (or cancel out) emits nothing.
 """
 
 from __future__ import annotations
@@ -192,6 +193,16 @@ class Moments:
         extra = {"end": f"{(s.start_ns + self.interval_ns) / NS:.3f}", "senses": ",".join(senses)}
         self.emit(Encoded(frame, (Embedding.of(frame, self.space, vector, extra=extra),)))
         self.counts["emitted"] += 1
+
+
+def straddled(since: float | None, interval_s: float) -> float | None:
+    """The start of the slice that `since` falls inside (not on its start), else None: that slice's moment,
+    stored before a forget from `since`, holds some of what is forgotten, though it begins before the range."""
+    if since is None:
+        return None
+    interval_ns, since_ns = int(interval_s * NS), round(since * NS)
+    start = since_ns // interval_ns * interval_ns
+    return start / NS if start < since_ns else None
 
 
 def moment_source(agent: str) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from agent.config import ConfigError, load
-from agent.moments import KINDS, MODALITY, Moments, moment_source
+from agent.moments import KINDS, MODALITY, Moments, moment_source, straddled
 from agent.pipeline.fanout import FanOut
 from agent.pipeline.mailbox import Mailboxes
 from agent.query.search import Searcher
@@ -156,6 +156,11 @@ def test_a_call_on_screen_while_the_budget_is_discussed_ranks_first_as_a_moment(
     # forget and retention treat moment rows as any row
     assert memory.forget(T0 + 35, None)["count"] >= 2  # the speech-only moment, its speech and screen frames
     assert [h.id for h, _ in memory.range(T0, modality="moment")] == [m.frame.id for m in out[:4]]
+    # a forget from inside a slice: the daemon deletes that slice's stored moment by its exact start
+    start = straddled(T0 + 15.5, 10.0)
+    assert start == T0 + 10 and straddled(T0 + 10, 10.0) is None and straddled(None, 10.0) is None
+    assert memory.forget(start, start)["count"] == 1  # the moment alone, not the screen frame at T0+11
+    assert [h.id for h, _ in memory.range(T0, modality="moment")] == [out[0].frame.id, out[2].frame.id, out[3].frame.id]
     memory.apply_retention(now=T0 + 30 * 86400)  # 30 days later, with 14 days' retention
     assert memory.range(T0, modality="moment") == []
 
@@ -347,3 +352,18 @@ def test_agent_prefix_names_the_moments_stream(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text("[store]\nagent = 'laptop'\n")
     assert load(p).screen.name == "laptop.screen0"  # the moments' "laptop.all" follows the same rule
+
+
+def test_status_and_metrics_count_moments():
+    from agent.status import Status
+    from agent.telemetry.prom import DaemonCollector
+    from tests.agent.test_status import SAMPLE
+
+    on = {"state": "on", "interval_s": 10.0, "emitted": 12, "pending": 2, "late": 1, "forgotten": 3}
+    st = Status.from_dict(SAMPLE | {"moments": on})
+    got = {m.name: m.samples[0].value for m in DaemonCollector(lambda: st, Latencies({})).collect() if m.samples}
+    assert (got["sensorium_moments_emitted"], got["sensorium_moments_late"], got["sensorium_moments_forgotten"]) == (
+        12,
+        1,
+        3,
+    )
