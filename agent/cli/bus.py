@@ -71,6 +71,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
             t = _clock(msg.header.get("ts", time.time()))
             seq = "stored" if msg.backfill else f"seq={msg.seq}"
             what = _words(msg.text) if msg.text else ", ".join(msg.labels[:3])  # a text memory: its words
+            what = what or (f"senses: {msg.extra['senses']}" if "senses" in msg.extra else "")  # a moment
             print(f"{t} {msg.topic:<22} {seq} {msg.space} {what}", flush=True)
     except KeyboardInterrupt:
         pass
@@ -135,6 +136,10 @@ def cmd_query(args: argparse.Namespace) -> int:
         print(f"{t}  {h['source']:<10} {h['score']:.3f}  {labels:<40} {h['thumb'] or ''}  [{' '.join(h['spaces'])}]")
         if h.get("snippet"):  # a text memory: the words around the query's, matched ones in [brackets]
             print(f"    {h['snippet']}")
+        elif h["modality"] == "moment":  # a slice of time: until when, from which senses
+            x = h.get("extra") or {}
+            end = _clock(float(x["end"]), "%H:%M:%S") if x.get("end") else "?"
+            print(f"    until {end}, senses: {x.get('senses') or '?'}")
     return 0
 
 

@@ -54,6 +54,12 @@ def test_moments_are_published_stored_found_and_forgotten(xvfb, home, tmp_path):
         hits = json.loads(out.stdout)
         assert [(x["id"], x["modality"], x["extra"]) for x in hits] == [(m.id, "moment", m.extra)], hits
 
+        out = sensorium(*cfg_arg, "query", "a page of text", "--modality", "moment", "--since", iso(m.ts - 0.5),
+                        "--until", iso(m.ts + 0.5))  # fmt: skip
+        assert "all" in out.stdout and "senses: screen0" in out.stdout, out.stdout
+        out = sensorium(*cfg_arg, "tail", "emb.moment", "-n", "1", "--timeout", "10")
+        assert "emb.moment.all" in out.stdout and "senses: screen0" in out.stdout, out.stdout
+
         st = status(cfg)["moments"]
         assert st["state"] == "on" and st["interval_s"] == 1.0 and st["emitted"] >= 1 and st["pending"] >= 1, st
 
