@@ -165,6 +165,14 @@ class SpeechCfg:
 
 
 @dataclass(frozen=True)
+class MomentsCfg:
+    enabled: bool
+    interval_s: float
+    grace_s: float
+    weights: dict[str, float]  # kind of sense (agent/moments.py KINDS) → weight >= 0
+
+
+@dataclass(frozen=True)
 class Config:
     daemon: DaemonCfg
     device: DeviceCfg
@@ -179,6 +187,7 @@ class Config:
     store: StoreCfg
     query: QueryCfg
     metrics: MetricsCfg
+    moments: MomentsCfg
 
 
 def _merge(defaults: dict, user: dict, prefix: str = "") -> dict:
@@ -273,6 +282,21 @@ def _speech(sp: dict) -> SpeechCfg:
         if sp[key] > 0:
             raise ConfigError(f"'speech.{key}' must be <= 0 (a log-probability), got {sp[key]!r}")
     return SpeechCfg(**sp)
+
+
+def _moments(mo: dict, names: list[str]) -> MomentsCfg:
+    """Slices of 1 s to 1 h; weights >= 0 and at least one above 0 (else no moment could ever be made)."""
+    if not 1 <= mo["interval_s"] <= 3600:
+        raise ConfigError(f"'moments.interval_s' must be from 1 to 3600 seconds, got {mo['interval_s']!r}")
+    _positive(mo, "grace_s", "moments", allow_zero=True)
+    for kind, w in mo["weights"].items():
+        if w < 0:
+            raise ConfigError(f"'moments.weights.{kind}' must be >= 0 (0 leaves that sense out), got {w!r}")
+    if mo["enabled"] and not any(w > 0 for w in mo["weights"].values()):
+        raise ConfigError("'moments.weights': at least one weight must be > 0 (or set moments.enabled = false)")
+    if mo["enabled"] and "all" in names:  # "<source>-<ns>" ids: a source "all" would share the moments' stream
+        raise ConfigError("source name 'all' is the moments' stream; name the source otherwise")
+    return MomentsCfg(mo["enabled"], mo["interval_s"], mo["grace_s"], dict(mo["weights"]))
 
 
 def _metrics(m: dict) -> MetricsCfg:
@@ -409,6 +433,7 @@ def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> C
         store=StoreCfg(**st),
         query=QueryCfg(**raw["query"]),
         metrics=_metrics(raw["metrics"]),
+        moments=_moments(raw["moments"], names),
     )
 
 

@@ -13,11 +13,14 @@ import time
 from collections.abc import Callable, Mapping
 
 import cv2
+import numpy as np
 
+from agent.moments import Moments, moment_source, straddled
 from agent.pipeline.dispatcher import Dispatcher, Encoder
 from agent.pipeline.fanout import FanOut
 from agent.pipeline.gate import ChangeGate
 from agent.pipeline.mailbox import Mailboxes
+from agent.query.images import BadRequest, encode_image, image_of
 from agent.query.service import Service
 from agent.status import (
     DispatcherStatus,
@@ -26,6 +29,7 @@ from agent.status import (
     HealthStatus,
     LatencyStatus,
     MemoryStatus,
+    MomentStatus,
     PublisherStatus,
     ServiceStatus,
     SourceStatus,
@@ -160,6 +164,14 @@ def speech_text(
     return worker, "on"
 
 
+def moment_sink(cfg: Config, space: str, put: Callable[[Encoded], None]) -> Moments | None:
+    """The moments sink in the text space `space`, emitting into `put`; None when [moments] is off."""
+    mo = cfg.moments
+    if not mo.enabled:
+        return None
+    return Moments(space, mo.interval_s, mo.grace_s, mo.weights, put, source=moment_source(cfg.store.agent))
+
+
 def clip_text(runtime: Runtime, store: ModelStore, name: str, need: bool) -> ClipText | None:
     """The CLIP text tower when the image model is CLIP-family (and built, or needed: then it must be)."""
     if not need and not store.is_built(name):
@@ -206,10 +218,14 @@ class Daemon:
         texts = [self.text, *([self.clip_text] if self.clip_text else [])]  # a query is answered in each space
 
         # standing queries and the encoders' health look at every result, after the publisher and memory
-        self.watches = Watches(d.data_dir, texts, self.publisher.publish_sys, self.publisher.redact)
+        self.watches = Watches(
+            d.data_dir, texts, self.publisher.publish_sys, self.publisher.redact, image_probes=self._image_probes
+        )
         self.health = Health(derived_spaces={self.text.space})  # non-text vectors there are ConSE
+        # moments: a sink of the result stage that puts one fused vector per slice of time back into it
+        self.moments = moment_sink(cfg, self.text.space, lambda item: self.fanout.put(item))
         boxes_of = {src.name: self.boxes[src.modality] for src in self.sources}
-        sinks = (self.publisher, self.memory, self.watches, self.health)
+        sinks = (self.publisher, self.memory, self.watches, self.health, *([self.moments] if self.moments else []))
         self.fanout = FanOut(boxes_of, self.memory.thumbs, sinks, self.latencies)
         self.encoders: dict[str, Encoder] = {}
         if "image" in modalities:
@@ -247,6 +263,7 @@ class Daemon:
             on_pause=self._cut,  # a pause drops the source's frames (and utterances) still waiting or in flight
             flush=self._flush,  # a forget also removes what was encoded (or read) before it
             ops=self.watches.ops(),  # watch_add, watch_list, watch_remove
+            on_forget=self._forgetting,  # ... and no open moment brings it back
         )
         self.rates = Rates(self._counts)  # fps in/kept/dropped over the last ~10 s, for status
         self.started = time.time()
@@ -265,6 +282,8 @@ class Daemon:
         self.publisher.start()
         self.health.start()
         self.fanout.start()
+        if self.moments is not None:
+            self.moments.start()
         if self.image_text is not None:
             self.image_text.start()
         if self.speech is not None:
@@ -298,6 +317,9 @@ class Daemon:
             self.image_text.close()
         if self.speech is not None:
             self.speech.close()  # the open utterance and the waiting ones are transcribed (for up to 5 s)
+        if self.moments is not None:
+            self.fanout.flush()  # every vector is in its slice, then the open slices become moments
+            self.moments.close()
         self.fanout.close()
         self.health.close()
         self.publisher.close()
@@ -318,6 +340,15 @@ class Daemon:
         finally:
             self.stop()
 
+    def _image_probes(self, body: dict) -> list[tuple[str, np.ndarray]]:
+        """An image watch's probes: the request image's image-model vectors (its ConSE vector in the text space does
+        not tell photos apart: agent/watch/spec.py)."""
+        rgb = image_of(body)
+        if rgb is None:
+            raise BadRequest("a watch needs text or an image")
+        embs = encode_image(self.encoders.get("image"), rgb)  # type: ignore[arg-type]  # ImageEncoder.encode_now
+        return [(e.space, e.vector) for e in embs if e.space != self.text.space]
+
     def _cut(self, source: str) -> int:
         """`source` was paused: drop what it captured that is still waiting (frames, utterances)."""
         n = self.fanout.cut(source)
@@ -330,6 +361,18 @@ class Daemon:
         text = self.image_text.flush() if self.image_text is not None else True
         speech = self.speech.flush() if self.speech is not None else True
         return self.fanout.flush() and text and speech
+
+    def _forgetting(self, since: float | None, until: float | None) -> None:
+        """A forget of [since, until] (after `_flush`): open moment slices overlapping it are dropped; one the
+        timer closed just before is handed to memory first, so the forget removes it too; and the stored moment
+        of the slice `since` falls inside goes as well (the forget deletes by `ts`, its slice's start)."""
+        if self.moments is None:
+            return
+        self.moments.forget(since, until)
+        self.fanout.flush()
+        start = straddled(since, self.cfg.moments.interval_s)
+        if start is not None:
+            self.memory.forget(start, start)  # that instant: the moment's row (ids carry exact times)
 
     def _counts(self) -> Counts:
         """Totals the per-second rates in status are computed from: captured, kept, dropped."""
@@ -380,6 +423,7 @@ class Daemon:
             watch=WatchStatus(**self.watches.stats()),
             health={k: HealthStatus(**v) for k, v in self.health.stats().items()},  # type: ignore[arg-type]
             health_dropped=self.health.dropped,
+            moments=self._moment_status(),
         )
 
     def _text_status(self) -> TextStatus:
@@ -393,3 +437,8 @@ class Daemon:
             return SpeechStatus(self.speech_state)
         model = self.speech.transcriber
         return SpeechStatus(self.speech_state, getattr(model, "device", None), model.name, **self.speech.stats())
+
+    def _moment_status(self) -> MomentStatus:
+        if self.moments is None:
+            return MomentStatus()
+        return MomentStatus("on", self.cfg.moments.interval_s, **self.moments.stats())

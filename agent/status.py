@@ -229,6 +229,19 @@ class HealthStatus:
     spread: float | None = None  # mean pairwise cosine of recent, clearly different inputs
 
 
+class MomentStatus:
+    """Moments (agent/moments.py): one fused vector per slice of time from every sense."""
+
+    state: str = "off"  # "on" or "off" (config)
+    interval_s: float | None = None
+    vectors: int = 0  # text-space vectors taken into slices
+    emitted: int = 0  # moments handed to the result stage (bus and memory)
+    pending: int = 0  # slices still open (within their grace)
+    late: int = 0  # vectors that arrived after their slice was closed (left out)
+    empty: int = 0  # closed slices with nothing that weighs (no moment)
+    forgotten: int = 0  # pending slices dropped because a forget overlapped them
+
+
 @dataclass
 class Status:
     uptime_s: float
@@ -248,6 +261,7 @@ class Status:
     watch: WatchStatus = field(default_factory=WatchStatus)
     health: dict[str, HealthStatus] = field(default_factory=dict)
     health_dropped: int = 0  # results the health monitor had no room for (not judged)
+    moments: MomentStatus = field(default_factory=MomentStatus)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of `status --json` and of the heartbeat's `status`."""
@@ -269,6 +283,7 @@ class Status:
             "watch": _flat(self.watch),
             "health": {k: _flat(h) for k, h in self.health.items()},
             "health_dropped": self.health_dropped,
+            "moments": _flat(self.moments),
         }
 
     @classmethod
@@ -293,6 +308,7 @@ class Status:
             watch=WatchStatus(**_known(WatchStatus, d.get("watch", {}))),
             health={k: HealthStatus(**_known(HealthStatus, h)) for k, h in d.get("health", {}).items()},
             health_dropped=d.get("health_dropped", 0),
+            moments=MomentStatus(**_known(MomentStatus, d.get("moments", {}))),
         )
 
 

@@ -27,6 +27,11 @@ class Frame:
         return f"{self.source}-{self.ts_ns}"
 
 
+# the memories whose `extra` is published and stored: text (speech: start, end, language, confidence) and moments
+# (end, senses); an audio window's own (speech_prob, flatness) stays off the wire, as it always has
+EXTRA_MODALITIES = ("text", "moment")
+
+
 @dataclass(frozen=True)
 class Embedding:
     """One L2-normalised float32 vector in one space, derived from one frame."""

@@ -27,7 +27,7 @@ from sinks.bus.keys import ClientKeys
 from sinks.bus.wire import Message, WireError, decode
 
 BACKFILL_PAGE = 1000  # rows per backfill request (the most the daemon sends at once)
-MODALITIES = ("image", "audio", "text")
+MODALITIES = ("image", "audio", "text", "moment")
 DEDUPE_WINDOW_S = 60.0  # live messages this much newer than the backfill cannot be duplicates of it
 MAX_IMAGE_BYTES = 64 << 20  # the daemon's largest frame: ZMQ drops a peer that sends more, without an answer
 Blob = bytes | bytearray | memoryview

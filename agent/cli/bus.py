@@ -73,6 +73,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
             what = _words(msg.text) if msg.text else ", ".join(msg.labels[:3])  # a text memory: its words
             if "watch" in msg.header:  # match.<NAME>: which memory, how close
                 what = f"{msg.id} score={msg.header.get('score')} {what} {msg.thumb or ''}"
+            what = what or (f"senses: {msg.extra['senses']}" if "senses" in msg.extra else "")  # a moment
             print(f"{t} {msg.topic:<22} {seq} {msg.space} {what}", flush=True)
     except KeyboardInterrupt:
         pass
@@ -141,6 +142,10 @@ def cmd_query(args: argparse.Namespace) -> int:
         print(f"{t}  {h['source']:<10} {h['score']:.3f}  {labels:<40} {h['thumb'] or ''}  [{' '.join(h['spaces'])}]")
         if h.get("snippet"):  # a text memory: the words around the query's, matched ones in [brackets]
             print(f"    {h['snippet']}")
+        elif h["modality"] == "moment":  # a slice of time: until when, from which senses
+            x = h.get("extra") or {}
+            end = _clock(float(x["end"]), "%H:%M:%S") if x.get("end") else "?"
+            print(f"    until {end}, senses: {x.get('senses') or '?'}")
     return 0
 
 
@@ -230,7 +235,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     when.add_argument("--since", type=parse_time, help="10m, 2h, 1d (ago), 14:00 or an ISO time")
     when.add_argument("--between", nargs=2, type=parse_time, metavar=("START", "END"), help="e.g. 14:00 15:00")
     q.add_argument("--until", type=parse_time, help="end of the window (with --since)")
-    q.add_argument("--modality", choices=["image", "audio", "text"], help="text: screen text (and speech) only")
+    q.add_argument(
+        "--modality",
+        choices=["image", "audio", "text", "moment"],
+        help="text: screen text (and speech) only; moment: slices of time fused from every sense ([moments])",
+    )
     q.add_argument("--source", help="e.g. cam0")
     q.add_argument("-k", type=int, default=5, help="how many results (1-1000)")
     q.add_argument("--json", action="store_true", help="results as JSON, for scripts")

@@ -103,6 +103,7 @@ def format_status(st: Status) -> str:
         _speech(st),
         _watch(st),
         _health(st),
+        _moments(st),
     ]
     return "\n".join(lines)
 
@@ -146,6 +147,16 @@ def _speech(st: Status) -> str:
         f"speech on {s.device or '?'} ({s.model or '?'}): {s.transcribed} utterances transcribed "
         f"({s.audio_s:g} s; dropped {s.dropped}, gated {gated}), {s.memories} memories, errors {s.errors}; "
         f"p50 {_num(s.p50_ms)} ms, end→memory p50 {_num(s.lag_p50_ms)} ms"
+    )
+
+
+def _moments(st: Status) -> str:
+    m = st.moments
+    if m.state != "on":
+        return f"moments {m.state}"
+    return (
+        f"moments every {m.interval_s:g} s: {m.emitted} emitted, {m.pending} open, {m.late} late vectors left out, "
+        f"{m.forgotten} dropped by forget"
     )
 
 

@@ -14,19 +14,19 @@ import sys
 from agent import config as config_mod
 from agent.cli.args import load_config as _load
 from agent.cli.args import parse_duration
-from agent.cli.bus import client_keys
+from agent.cli.bus import client_keys, read_image_file
 from sinks.bus.keys import KeysError
 
 MODALITIES = ("image", "audio", "text", "moment")
 
 
-def _ask(args: argparse.Namespace, body: dict) -> dict | None:
-    from sinks.client import QueryError, request
+def _ask(args: argparse.Namespace, body: dict, blob: bytes | None = None) -> dict | None:
+    from sinks.client import QueryError, request_parts
 
     cfg = _load(args)
     try:
         keys = client_keys(cfg, cfg.query.curve)
-        return request(config_mod.query_endpoint(cfg), body, timeout=args.timeout, keys=keys)
+        return request_parts(config_mod.query_endpoint(cfg), body, timeout=args.timeout, keys=keys, blob=blob)[0]
     except (QueryError, KeysError) as e:
         print(f"sensorium: {e}", file=sys.stderr)
         return None
@@ -49,7 +49,13 @@ def cmd_add(args: argparse.Namespace) -> int:
     body["source"], body["threshold"] = args.source, args.threshold
     if args.cooldown is not None:
         body["cooldown"] = args.cooldown
-    reply = _ask(args, body)
+    blob = None
+    if args.image:
+        blob = read_image_file(args.image)  # bytes: the daemon opens no file a client names
+        if blob is None:
+            return 2
+        body["image"] = True
+    reply = _ask(args, body, blob)
     if reply is None:
         return 1
     if args.json:
@@ -96,12 +102,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ws = w.add_subparsers(dest="watch_cmd", required=True)
     a = ws.add_parser("add", help="add a watch (replaces one of the same name)")
     a.add_argument("name", help="1-64 of A-Z a-z 0-9 _ -; the bus topic is match.NAME")
-    a.add_argument("text", help='what to look for, e.g. "a person at the door"')
+    what = a.add_mutually_exclusive_group(required=True)
+    what.add_argument("text", nargs="?", help='what to look for, e.g. "a person at the door"')
+    what.add_argument("--image", metavar="FILE", help="a photo: frames that look like it (its bytes are sent)")
     a.add_argument("--modality", choices=MODALITIES, help="only memories of this kind (text: screen text, speech)")
     a.add_argument("--source", help="only this source, e.g. cam0")
     a.add_argument(
         "--threshold", type=float, help="cosine score a memory must reach (default per space: 0.55 for images and "
-        "sounds, 0.35 for text memories with the MiniLM model, 0.25 for CLIP)",
+        "sounds, 0.35 for text memories with the MiniLM model, 0.25 for CLIP; 0.65 for an --image watch)",
     )  # fmt: skip
     a.add_argument("--cooldown", type=_cooldown, metavar="DURATION", help="e.g. 60s, 5m, 0 (default 60s)")
     a.add_argument("--json", action="store_true")

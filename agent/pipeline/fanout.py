@@ -2,7 +2,7 @@
 
 For each result, on this stage's own thread:
 1. a result of a frame captured before its source was paused is dropped (`Mailboxes.stale`, counted
-   as discarded);
+   as discarded); a derived item of no source (a moment: agent/moments.py) is never stale;
 2. the thumbnail is written, so the path a header advertises is a file on disk (or None); text read from
    a frame (a derived sense) shares the frame's thumbnail;
 3. the item and that path go to every sink (publisher, then memory), and the latency is recorded.
@@ -117,8 +117,9 @@ class FanOut:
     def handoff(self, item: Encoded) -> bool:
         """Thumbnail, then every sink; False when the frame was captured before its source's last pause."""
         frame = item.frame
+        boxes = self._boxes_of.get(frame.source)  # None: a stream no source captures (moments, agent/moments.py)
         with self._handoff:
-            if self._boxes_of[frame.source].stale(frame):
+            if boxes is not None and boxes.stale(frame):
                 return False
             thumb = self.thumbs.save(frame)
             for sink in self.sinks:
@@ -127,7 +128,8 @@ class FanOut:
         hist = self.latencies.inference.get(modality)
         if hist is not None:
             hist.observe(item.infer_ms / 1000)
-        if modality == frame.modality:  # not a derived sense's result (screen text waits by design)
+        # not a derived sense's result (screen text waits by design), nor one made from many captures (a moment)
+        if modality == frame.modality and boxes is not None:
             ms = (time.monotonic_ns() - frame.mono_ns) / 1e6
             with self._recent_lock:
                 self._recent_ms.append(ms)

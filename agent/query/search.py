@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from agent.moments import MODALITY as MOMENT
 from agent.query.images import BadRequest, ImageQueryEncoder, encode_image, has_image, image_of
 from sinks.bus import wire
 from sinks.memory import Memory
@@ -169,7 +170,9 @@ class Searcher:
         rankings = []
         for space, vec in probes:
             hits = self.memory.search(space, vec, n, win.since, win.until, win.modality, win.source)
-            rankings.append([h for h in hits if h.id != exclude])
+            # moments (agent/moments.py) summarise the memories around them: listed only when asked for, so a
+            # plain query answers with what was captured, not with a slice's echo of it
+            rankings.append([h for h in hits if h.id != exclude and (win.modality or h.modality != MOMENT)])
         if kind == "text":
             rankings.append(self.memory.find_words(body["text"], n, win.since, win.until, win.modality, win.source))
         out = fuse(rankings, k)

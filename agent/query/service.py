@@ -89,16 +89,20 @@ class Service:
         on_pause: Callable[[str], object] | None = None,
         flush: Callable[[], object] | None = None,
         ops: Mapping[str, Callable[[dict], Reply]] | None = None,
+        on_forget: Callable[[float | None, float | None], object] | None = None,
     ) -> None:
         """`status`: the daemon's status, ready for JSON. Hooks into the daemon, each optional: `publish`
         sends sys.* announcements on the bus (Publisher.publish_sys); `on_pause(name)` drops what a paused
         source left in the pipeline; `flush()` returns once results already encoded have reached memory,
-        so a forget removes them too. `ops`: more handlers by op name (the watches' watch_add/_list/_remove)."""
+        so a forget removes them too; `on_forget(since, until)`, after that, drops what the daemon still holds
+        derived from the range (open moment slices), so nothing forgotten comes back. `ops`: more handlers by
+        op name (the watches' watch_add/_list/_remove)."""
         self.endpoint = endpoint
         self.memory = memory
         self.publish = publish
         self.on_pause = on_pause
         self.flush = flush
+        self.on_forget = on_forget
         self.ops: dict[str, Callable[[dict], Reply]] = {
             "query": lambda body: {"results": self.query(body)},
             "backfill": self.backfill,
@@ -257,6 +261,8 @@ class Service:
             raise BadRequest("since is after until")
         if self.flush is not None:
             self.flush()  # results encoded before the request reach memory first, so they are forgotten too
+        if self.on_forget is not None:
+            self.on_forget(since, until)
         out = self.memory.forget(since, until)
         if self.publish is not None:
             self.publish("sys.forget", {"since": since, "until": until, "count": out["count"]})

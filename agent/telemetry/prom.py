@@ -62,6 +62,21 @@ COUNTERS: tuple[tuple[str, str, Callable[[Status], Num]], ...] = (
     ("watch_matches", "match.<NAME> messages published by watches.", lambda s: s.watch.fired),
     ("watch_suppressed", "Watch matches inside the watch's cooldown (not published).", lambda s: s.watch.suppressed),
     (
+        "moments_emitted",
+        "Moments (one fused vector per slice of time) handed to bus and memory.",
+        lambda s: s.moments.emitted,
+    ),
+    (
+        "moments_late",
+        "Vectors that reached a moment's slice after it was closed (left out of it).",
+        lambda s: s.moments.late,
+    ),
+    (
+        "moments_forgotten",
+        "Open moment slices dropped because a forget overlapped them.",
+        lambda s: s.moments.forgotten,
+    ),
+    (
         "results_dropped",
         "Results dropped because the queue before thumbnails and sinks was full.",
         lambda s: s.fanout.dropped,

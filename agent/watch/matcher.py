@@ -196,7 +196,7 @@ class Watches:
             for w, score in zip(table.watches[e.space], scores.tolist(), strict=True):
                 limit = w.threshold
                 if limit is None:
-                    limit = default_threshold(e.space, e.modality, self.text_space)
+                    limit = default_threshold(e.space, e.modality, self.text_space, w.image)
                 if score >= limit and w.wants(e.modality, e.source) and score > best.get(w.name, (-2.0, e))[0]:
                     best[w.name] = (score, e)
         for name, (score, e) in best.items():

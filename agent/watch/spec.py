@@ -17,6 +17,9 @@ Default thresholds (cosine), measured with the built test models (effnet-lite0 +
 - Any other space (a CLIP text probe vs CLIP image vectors): 0.25, CLIP's usual match/no-match boundary
   for ViT-B/32-class models (matches ≈ 0.25–0.35, others ≈ 0.15–0.20); not measurable here, the test
   CLIP is random. A user's `threshold` replaces every default for that watch.
+- An image watch (the photo's bytes): its image-model vector vs a frame's, IMAGE_THRESHOLD = 0.65: each of the
+  17 photos seen again (cropped, scaled, brighter, JPEG'd) scored ≥ 0.80 with itself in effnet-lite0's space,
+  every other pair ≤ 0.51. Its ConSE vector is left out (a wrong pair scored 0.85 there).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ MAX_COOLDOWN_S = 7 * 86400.0
 CONSE_THRESHOLD = 0.55  # text probe vs a ConSE vector (image, audio) in the text encoder's space
 TEXT_THRESHOLD = 0.35  # text probe vs a text memory in the text encoder's space
 OTHER_THRESHOLD = 0.25  # e.g. CLIP text probe vs CLIP image vectors
+IMAGE_THRESHOLD = 0.65  # an image watch: the photo's image-model vector vs a frame's
 
 
 class WatchError(ValueError):
@@ -117,8 +121,10 @@ def parse(body: dict, created: float) -> Watch:
     return Watch(name, text, modality, _opt_str(body, "source"), threshold, cooldown, created, image)
 
 
-def default_threshold(space: str, modality: str, text_space: str | None) -> float:
+def default_threshold(space: str, modality: str, text_space: str | None, image: bool = False) -> float:
     """The threshold for a probe in `space` against a memory of `modality` (see the module docstring)."""
+    if image:
+        return IMAGE_THRESHOLD
     if space == text_space:
         return TEXT_THRESHOLD if modality == "text" else CONSE_THRESHOLD
     return OTHER_THRESHOLD

@@ -11,7 +11,9 @@ Text memories (modality "text": screen text, speech; topic emb.text.<source>) ad
 "redacted": "transport", and a subscriber that needs the words asks the query endpoint (local or CURVE
 too), whose backfill rows carry them. `id` is the memory's own id ("<source>#text-<ns>"), not the frame's.
 A text memory may also carry "extra", an object of string values: a speech transcript's "start" and "end"
-(unix seconds), "language" and "confidence" (0-1).
+(unix seconds), "language" and "confidence" (0-1). A moment (modality "moment", topic emb.moment.all, one
+vector per time slice fused from every sense, agent/moments.py) carries "end" (unix seconds; `ts` is the
+slice's start) and "senses" (the streams in it, comma-separated: "screen0,screen0#text,mic0#text").
 
 `header` is the one place a vector's header is built. The query endpoint's backfill reply reuses it: a
 JSON frame whose "rows" are headers without `seq` (and without `scores`, which the store does not keep),
@@ -99,7 +101,8 @@ class Message:
 
     @property
     def extra(self) -> dict[str, str]:
-        """A text memory's metadata (speech: start, end, language, confidence); {} when it has none."""
+        """A text memory's or a moment's metadata (speech: start, end, language, confidence; a moment: end,
+        senses); {} when it has none."""
         extra = self.header.get("extra")
         return {str(k): str(v) for k, v in extra.items()} if isinstance(extra, dict) else {}
 
@@ -127,7 +130,8 @@ def header(
 ) -> dict[str, Any]:
     """A vector's header without `seq`, which the publisher stamps as it queues the message (per topic, in
     queue order). `scores` is left out when not given: backfill rows come from the store, which keeps none.
-    `frame`, `text` and `extra` are given for text memories only; `redact` leaves the words out (see above)."""
+    `frame` and `text` are given for text memories only, `extra` for those and moments; `redact` leaves the
+    words out (see above)."""
     h: dict[str, Any] = {
         "v": VERSION,
         "id": id,

@@ -26,7 +26,7 @@ class Hit:
     text: str | None = None
     frame: str | None = None
     snippet: str | None = None
-    extra: dict[str, str] | None = None  # a text memory's metadata (speech: start, end, language, confidence)
+    extra: dict[str, str] | None = None  # metadata (speech: start, end, language, confidence; a moment: end, senses)
 
 
 def capture_ts(id_: str, meta: dict) -> float:

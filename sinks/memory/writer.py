@@ -17,10 +17,10 @@ the writer stores the path it is given, and forget and retention remove the file
 
 A text memory (an Embedding with `text`: screen text, speech) is stored under its own id (`e.id`) with
 its words as the Chroma document and `frame` (the frame it was read from) in its metadata, with `extra`
-(a speech transcript's start, end, language, confidence) as a JSON string; once the store took it (written
-now or replayed from the spool) its words go into the keyword index (sinks/memory/keywords.py), which
-forget and retention empty with the rows. The keyword index counts no rows of its own: the invariant above
-is about the store's rows only.
+(a speech transcript's start, end, language, confidence) as a JSON string, as a moment's `extra` (end and
+senses); once the store took it (written now or replayed from the spool) its words go into the
+keyword index (sinks/memory/keywords.py), which forget and retention empty with the rows. The keyword
+index counts no rows of its own: the invariant above is about the store's rows only.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from encoders.records import Encoded
+from encoders.records import EXTRA_MODALITIES, Encoded
 from sinks.memory import retention
 from sinks.memory.buckets import parse_bucket
 from sinks.memory.keywords import Keywords, Row
@@ -239,8 +239,8 @@ class Memory:
                 meta |= {"labels": "|".join(e.labels), "thumb": thumb or ""}
                 if e.text:
                     meta["frame"] = e.frame_id
-                    if e.extra:  # speech: start, end, language, confidence
-                        meta["extra"] = json.dumps(e.extra, sort_keys=True)
+                if e.extra and e.modality in EXTRA_MODALITIES:  # speech: start, end, ...; a moment: end, senses
+                    meta["extra"] = json.dumps(e.extra, sort_keys=True)
                 metas.append(meta)
                 docs.append(e.text or None)
         stored: list[Record] = []

@@ -6,7 +6,7 @@ import copy
 from dataclasses import asdict
 
 from agent.cli.control import format_status
-from agent.status import SourceStatus, SpeechStatus, Status, TextStatus, WatchStatus
+from agent.status import MomentStatus, SourceStatus, SpeechStatus, Status, TextStatus, WatchStatus
 
 # `sensorium status --json` of a screen + microphone daemon before the status was typed (camera added by hand)
 SAMPLE = {
@@ -59,8 +59,8 @@ def test_the_json_round_trips_key_for_key():
     # JSON reads as zeros (and screen text and speech "off")
     new = {"fanout": {"queued": 0, "dropped": 0, "errors": 0}, "text": asdict(TextStatus())}
     new |= {"watch": asdict(WatchStatus()), "health": {}, "health_dropped": 0}  # watches and encoder health (issue 17)
-    assert st.to_dict() == SAMPLE | new | {"speech": asdict(SpeechStatus())}
-    assert st.speech.state == "off" and st.speech.gated == {}
+    assert st.to_dict() == SAMPLE | new | {"speech": asdict(SpeechStatus()), "moments": asdict(MomentStatus())}
+    assert st.speech.state == "off" and st.speech.gated == {} and st.moments.state == "off"
     assert Status.from_dict(st.to_dict()) == st
     cam = st.sources["cam0"]
     assert (cam.state, cam.kept, cam.errors, cam.paused_until, cam.queue) == ("paused", 5, 1, 1_800_000_000.5, 1)
@@ -97,3 +97,10 @@ def test_the_status_table_shows_speech():
         "loop": 1,
         "no_speech": 0,
     }
+
+
+def test_the_status_table_shows_moments():
+    assert "moments off" in format_status(Status.from_dict(SAMPLE))
+    on = {"state": "on", "interval_s": 10.0, "emitted": 12, "pending": 2, "late": 1, "forgotten": 3}
+    text = format_status(Status.from_dict(SAMPLE | {"moments": on}))
+    assert "moments every 10 s: 12 emitted, 2 open, 1 late vectors left out, 3 dropped by forget" in text, text

@@ -174,7 +174,8 @@ def test_screen_camera_and_microphone_share_one_memory(xvfb, pulse, home, tmp_pa
             stop_daemon(proc, tmp_path)
             voice.join(timeout=30)
     print(f"camera back {back_after:.2f} s after its server restarted; encoders {st['encoders']}")
-    assert {m.topic for m in msgs} == {"emb.image.screen0", "emb.image.cam0", "emb.audio.mic0"}
+    # (a moment, emb.moment.all, would come only once a slice is 40 s past: not within this run, allowed anyway)
+    assert {m.topic for m in msgs} - {"emb.moment.all"} == {"emb.image.screen0", "emb.image.cam0", "emb.audio.mic0"}
     assert any(m.topic == "emb.image.cam0" and m.header["ts"] >= restarted for m in msgs), "camera did not resume"
     cam0 = st["sources"]["cam0"]
     assert cam0["reconnects"] >= 1 and cam0["state"] == "running", cam0
