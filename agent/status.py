@@ -229,6 +229,7 @@ class HealthStatus:
     spread: float | None = None  # mean pairwise cosine of recent, clearly different inputs
 
 
+@dataclass
 class MomentStatus:
     """Moments (agent/moments.py): one fused vector per slice of time from every sense."""
 

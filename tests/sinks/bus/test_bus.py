@@ -210,8 +210,8 @@ def test_garbage_frames_on_the_query_endpoint_are_counted_and_it_keeps_answering
     dealer.connect(endpoint)
     answered = [  # (frames, what the error reply says)
         ([b"", b"\xff\xfe\x00\x81binary"], "codec|Expecting value|JSON"),
-        ([b""], "one JSON frame, got 0 frames"),
-        ([b"", b"{}", b"{}"], "one JSON frame, got 2 frames"),
+        ([b""], "one JSON frame .*got 0 frames"),
+        ([b"", b"{}", b"{}", b"{}"], "at most one binary frame .*got 3 frames"),
         ([b"", b" " * (MAX_REQUEST + 1)], f"at most {MAX_REQUEST}"),
         ([b"", json.dumps({"op": 5}).encode()], "unknown op"),
         ([b"", b"[1, 2]"], "JSON object"),
