@@ -237,6 +237,7 @@ class Daemon:
             publish=self.publisher.publish_sys,  # sys.forget
             on_pause=self._cut,  # a pause drops the source's frames (and utterances) still waiting or in flight
             flush=self._flush,  # a forget also removes what was encoded (or read) before it
+            min_score=dict(cfg.query.min_score),  # "no memories match" below these
         )
         self.rates = Rates(self._counts)  # fps in/kept/dropped over the last ~10 s, for status
         self.started = time.time()

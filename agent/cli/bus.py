@@ -117,6 +117,7 @@ def cmd_query(args: argparse.Namespace) -> int:
             image=image,
             like=args.like,
             keys=client_keys(cfg, cfg.query.curve),
+            threshold=not args.all,
         )
     except (Rejected, KeysError) as e:
         print(f"sensorium: {e}", file=sys.stderr)
@@ -128,7 +129,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         print(json.dumps(hits, indent=2))
         return 0
     if not hits:
-        print("no memories match")
+        print(f"no memories match{_why_none(cfg, args, since, until)}")
     for h in hits:
         t = _clock(h["ts"], "%Y-%m-%d %H:%M:%S")
         labels = ", ".join(h["labels"][:3])
@@ -136,6 +137,29 @@ def cmd_query(args: argparse.Namespace) -> int:
         if h.get("snippet"):  # a text memory: the words around the query's, matched ones in [brackets]
             print(f"    {h['snippet']}")
     return 0
+
+
+def _why_none(cfg: Config, args: argparse.Namespace, since: float | None, until: float | None) -> str:
+    """Why a text query found nothing: the best hit under the no-answer threshold, or an empty window."""
+    from sinks.client import QueryError, query
+
+    if args.all or args.text is None:
+        return " (nothing in memory in this window)" if args.all else ""
+    try:
+        best = query(
+            config_mod.query_endpoint(cfg), args.text, k=1, since=since, until=until, modality=args.modality,
+            source=args.source, timeout=args.timeout, keys=client_keys(cfg, cfg.query.curve), threshold=False,
+        )  # fmt: skip
+    except QueryError:
+        return ""
+    if not best:
+        return " (nothing in memory in this window)"
+    h = best[0]
+    limit = cfg.query.min_score.get(h["modality"], 0.0)
+    return (
+        f": the closest, a {h['modality']} memory from {_clock(h['ts'], '%Y-%m-%d %H:%M:%S')}, scores {h['score']:.3f},"
+        f" below the no-answer threshold query.min_score.{h['modality']} = {limit:g} (--all shows it)"
+    )
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -184,6 +208,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--source", help="e.g. cam0")
     q.add_argument("-k", type=int, default=5, help="how many results (1-1000)")
     q.add_argument("--json", action="store_true", help="results as JSON, for scripts")
+    q.add_argument("--all", action="store_true", help="also hits below the no-answer threshold ([query.min_score])")
     q.add_argument("--timeout", type=float, default=10.0)
     q.set_defaults(fn=cmd_query)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from agent import config as config_mod
 from agent.cli import bench as bench_cli
 from agent.cli import bus as bus_cli
+from agent.cli import eval as eval_cli
 from agent.cli import models as models_cli
 from agent.cli.args import load_config as _load
 from agent.cli.args import parse_duration, parse_time
@@ -168,6 +169,7 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument("--print", action="store_true", help="print the unit instead of writing it")
     sv.set_defaults(fn=cmd_service)
     bench_cli.add_parser(sub)
+    eval_cli.add_parser(sub)
     return p
 
 

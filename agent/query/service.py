@@ -79,18 +79,19 @@ class Service:
         publish: Callable[[str, dict], None] | None = None,
         on_pause: Callable[[str], object] | None = None,
         flush: Callable[[], object] | None = None,
+        min_score: dict[str, float] | None = None,
     ) -> None:
         """`status`: the daemon's status, ready for JSON. Hooks into the daemon, each optional: `publish`
         sends sys.* announcements on the bus (Publisher.publish_sys); `on_pause(name)` drops what a paused
         source left in the pipeline; `flush()` returns once results already encoded have reached memory,
-        so a forget removes them too."""
+        so a forget removes them too. `min_score`: the no-answer threshold of text queries ([query.min_score])."""
         self.endpoint = endpoint
         self.memory = memory
         self.publish = publish
         self.on_pause = on_pause
         self.flush = flush
         self.ops: dict[str, Callable[[dict], Reply]] = {
-            "query": lambda body: {"results": self.query(body)},
+            "query": lambda body: self.searcher.answer(body),  # results, and the threshold it applied
             "backfill": self.backfill,
             "status": lambda body: {"status": self.status()},
             "ping": lambda body: {},
@@ -98,7 +99,7 @@ class Service:
             "resume": self.resume,
             "forget": self.forget,
         }
-        self.searcher = Searcher(memory, texts, image)
+        self.searcher = Searcher(memory, texts, image, min_score)
         self.curve = curve  # None: plain (only ipc:// or loopback tcp:// may bind)
         self.status = status
         self.sources = {src.name: src for src in sources}
