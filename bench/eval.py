@@ -138,6 +138,8 @@ def record(qset: QuestionSet, tmp: Path, extra_config: str = "", say: Callable[[
     pics = images({e.what for e in events if e.sense != "sound"})
     clips = sounds({e.what for e in events if e.sense == "sound"}, tmp)
     stack = ExitStack()
+    saved = dict(os.environ)  # DISPLAY, PULSE_* and SENSORIUM_HOME point at the stand-ins until the stack closes
+    stack.callback(lambda: (os.environ.clear(), os.environ.update(saved)))
     try:
         os.environ["SENSORIUM_HOME"] = str(tmp / "home")
         display = Display(tmp, size=f"{SCREEN[0]}x{SCREEN[1]}x24")
