@@ -32,7 +32,8 @@ import numpy as np
 from agent import config
 from agent.eval import questions
 from agent.eval.questions import QuestionSet, SetError
-from agent.eval.run import K, run
+from agent.eval.run import K
+from agent.eval.run import run as ask_all
 from agent.eval.score import Report, table
 
 SCREEN = (1280, 720)
@@ -208,9 +209,40 @@ def evaluate(qset: QuestionSet, tmp: Path, extra_config: str = "", calib: bool =
     with stack:
         asked = qset.at(t0)
         t1 = time.monotonic()
-        report = run(endpoint, asked)
+        report = ask_all(endpoint, asked)
         say(f"asked {len(qset.questions)} questions in {time.monotonic() - t1:.1f} s")
         return report, t0, calibrate(endpoint, asked) if calib else {}
+
+
+def run(opts: object = None) -> list:
+    """For bench/runner.py: the full scenario (--quick does not shorten it: the timeline is the question set's)."""
+    from bench.common import BenchError, Table
+    from demo.standins import MissingTool
+
+    qset = questions.builtin()
+    tmp = Path(tempfile.mkdtemp(prefix="sensorium-eval-"))
+    try:
+        report, _, _ = evaluate(qset, tmp, say=lambda s: None)
+    except MissingTool as e:
+        raise BenchError(str(e)) from None
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    t = Table("Retrieval eval (configs/eval/scenario.yaml)", ["kind", "n", "R@1", "R@5", "R@10", "MRR", "no-match"])
+    for r in report.rows:
+        if r.kind == "none":
+            t.add(r.kind, r.n, None, None, None, None, r.no_match)
+        else:
+            t.add(r.kind, r.n, r.recall[1], r.recall[5], r.recall[10], r.mrr, r.no_match)
+    overall, none = report.row("overall"), report.row("none")
+    kinds = [r for r in report.rows if r.kind not in ("overall", "none")]
+    t.summary["eval.recall5"] = overall.recall[5] if overall else None
+    t.summary["eval.worst_kind_recall5"] = min((r.recall[5] for r in kinds), default=None)
+    t.summary["eval.no_answer_rate"] = none.no_match if none else None
+    t.notes += [f"miss: {o.id} ({o.kind})" for o in report.misses]
+    t.notes += [f"skipped {o.id}: {o.skipped}" for o in report.outcomes if o.skipped]
+    return [t]
 
 
 def main(argv: list[str] | None = None) -> int:

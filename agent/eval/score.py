@@ -32,6 +32,12 @@ def rank(q: Question, hits: Sequence[dict], slack: float = 0.0) -> int | None:
     return None
 
 
+def _score(h: dict) -> float:
+    """A hit's cosine; 0.0 when it has none (found by its words only, or listed by `around` for its time)."""
+    v = h.get("score")
+    return float(v) if isinstance(v, (int, float)) else 0.0
+
+
 def brief(h: dict) -> dict[str, Any]:
     """What a miss report shows of a hit: when, where, how close, and what it was."""
     what = h.get("snippet") or h.get("text") or ", ".join((h.get("labels") or [])[:3])
@@ -39,7 +45,7 @@ def brief(h: dict) -> dict[str, Any]:
         "ts": round(float(h["ts"]), 3),
         "source": h.get("source"),
         "modality": h.get("modality"),
-        "score": round(float(h.get("score", 0.0)), 3),
+        "score": round(_score(h), 3),
         "what": (what or "")[:100],
     }
 
@@ -78,8 +84,8 @@ def outcome(q: Question, hits: Sequence[dict], slack: float = 0.0, below: int = 
     return Outcome(
         q.id, q.kind, q.query, rank=r, empty=not hits, top=[brief(h) for h in hits[:3]],
         expected=[[i.start, i.end] for i in q.truth], truth_source=q.truth_source, below=below,
-        best=max((float(h.get("score", 0.0)) for h in hits), default=None),
-        right_score=float(hits[r - 1].get("score", 0.0)) if r else None,
+        best=max((_score(h) for h in hits), default=None),
+        right_score=_score(hits[r - 1]) if r else None,
     )  # fmt: skip
 
 
