@@ -58,11 +58,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+EXAMPLE = """\
+a question set (YAML; kinds: object_screen, object_camera, text_screen, speech, sound, cross_sense, around, none):
+  slack: 1.5                 # seconds of tolerance around every truth interval
+  questions:
+    - id: budget-call
+      kind: speech
+      query: the budget for next year
+      modality: text         # optional filters, as --modality / --source of `sensorium query`
+      source: mic0
+      truth: [["2026-11-23T14:02:00", "2026-11-23T14:03:30"]]   # when it was captured
+    - {id: giraffe, kind: none, query: a giraffe}                # right answer: "no memories match"
+"""
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser(
         "eval",
         help="score recall on a labelled question set (R@1/5/10, MRR per kind, no-answer rate, misses)",
         description=__doc__.split("\n\n")[1].replace("\n", " "),
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     what = e.add_mutually_exclusive_group()
     what.add_argument("--set", metavar="FILE", help="a YAML question set (format: configs/eval/scenario.yaml)")
