@@ -23,13 +23,25 @@ def same_source(hit_source: str, want: str) -> bool:
 
 
 def rank(q: Question, hits: Sequence[dict], slack: float = 0.0) -> int | None:
-    """1-based rank of the first right hit, None when none of `hits` is right."""
+    """1-based rank of the first right hit, None when none of `hits` is right: captured inside a truth interval
+    (± slack), or for a memory with a span (a moment: extra.end) overlapping one."""
     for i, h in enumerate(hits, start=1):
         if q.truth_source is not None and not same_source(str(h.get("source", "")), q.truth_source):
             continue
-        if any(iv.holds(float(h["ts"]), slack) for iv in q.truth):
+        start = float(h["ts"])
+        end = _end(h, start)
+        if any(iv.start - slack <= end and start <= iv.end + slack for iv in q.truth):
             return i
     return None
+
+
+def _end(h: dict, start: float) -> float:
+    """Where a hit's span ends: a moment (a slice of every sense) has extra.end; any other memory is an instant."""
+    try:
+        end = float((h.get("extra") or {}).get("end", start))
+    except (TypeError, ValueError):
+        return start
+    return end if start <= end <= start + 3600 else start
 
 
 def _score(h: dict) -> float:

@@ -29,6 +29,8 @@ def test_rank_is_the_first_hit_inside_the_truth_from_the_right_source():
     assert rank(cat, hits, slack=1.0) == 3
     assert rank(cat, [hit(105, "laptop.screen0")]) == 1  # an agent-prefixed source is the same sensor
     assert rank(cat, []) is None
+    moment = {"id": "all-1", "ts": 95.0, "source": "all", "modality": "moment", "extra": {"end": "105.0"}}
+    assert rank(SET.questions[1], [moment]) is None and rank(cat, [moment | {"source": "screen0"}]) == 1  # overlaps
     around = {"id": "a", "ts": 104, "source": "screen0", "modality": "image", "score": None, "dt": 1.0}
     assert outcome(cat, [around]).rank == 1 and outcome(cat, [around]).top[0]["score"] == 0.0  # no cosine: 0
 
