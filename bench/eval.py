@@ -166,8 +166,13 @@ def record(qset: QuestionSet, tmp: Path, extra_config: str = "", say: Callable[[
         )  # fmt: skip
         display.show(pics["grey"])
         cam.set_frames([pics["grey"]])
+        end = time.time()
         wait_transcribed(cfg_path, timeout=60.0)
-        time.sleep(config.load(cfg_path).store.flush_s + 1.5)  # the writer's last batch
+        cfg = config.load(cfg_path)
+        moments = getattr(cfg, "moments", None)  # late-fused slices wait grace_s for late senses (speech)
+        if moments is not None and moments.enabled:
+            time.sleep(max(0.0, end + moments.grace_s + moments.interval_s - time.time()))
+        time.sleep(cfg.store.flush_s + 1.5)  # the writer's last batch
         return config.query_endpoint(config.load(cfg_path)), t0, stack
     except BaseException:
         stack.close()
