@@ -140,22 +140,25 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def _why_none(cfg: Config, args: argparse.Namespace, since: float | None, until: float | None) -> str:
-    """Why a text query found nothing: the best hit under the no-answer threshold, or an empty window."""
-    from sinks.client import QueryError, query
+    """Why a text query found nothing: the closest memory is under the daemon's no-answer threshold (named with
+    the value the daemon applied), or the window holds nothing."""
+    from sinks.client import QueryError, request
 
-    if args.all or args.text is None:
-        return " (nothing in memory in this window)" if args.all else ""
+    if args.text is None:
+        return ""
+    body = {"op": "query", "text": args.text, "k": 1, "since": since, "until": until}
+    body |= {"modality": args.modality, "source": args.source}
     try:
-        best = query(
-            config_mod.query_endpoint(cfg), args.text, k=1, since=since, until=until, modality=args.modality,
-            source=args.source, timeout=args.timeout, keys=client_keys(cfg, cfg.query.curve), threshold=False,
-        )  # fmt: skip
+        keys = client_keys(cfg, cfg.query.curve)
+        endpoint = config_mod.query_endpoint(cfg)
+        applied = request(endpoint, body, timeout=args.timeout, keys=keys).get("threshold") or {}
+        best = request(endpoint, body | {"threshold": False}, timeout=args.timeout, keys=keys)["results"]
     except QueryError:
         return ""
     if not best:
         return " (nothing in memory in this window)"
     h = best[0]
-    limit = cfg.query.min_score.get(h["modality"], 0.0)
+    limit = applied.get(h["modality"], 0.0)
     return (
         f": the closest, a {h['modality']} memory from {_clock(h['ts'], '%Y-%m-%d %H:%M:%S')}, scores {h['score']:.3f},"
         f" below the no-answer threshold query.min_score.{h['modality']} = {limit:g} (--all shows it)"

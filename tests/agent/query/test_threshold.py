@@ -16,6 +16,7 @@ from encoders.runtime import Runtime, RuntimeConfig
 from encoders.text import TextEncoder
 from sinks.client import Rejected, query, request
 from sinks.memory import Memory
+from tests.support.env import sensorium
 
 T0 = 1_763_900_000.0
 TEXTS = ["The quarterly budget report goes to Sarah on Friday", "Heating maintenance: radiators off from 8 to 14"]
@@ -63,6 +64,19 @@ def test_threshold_drops_what_is_unlike_and_says_so(world):
     everything = query(on, UNRELATED, k=2, timeout=30, threshold=False)
     assert len(everything) == 2
     assert request(off, {"op": "query", "text": UNRELATED, "k": 2}, timeout=30)["threshold"] is None
+
+
+def test_cli_says_why_nothing_matches(world, tmp_path):
+    off = world({"text": 0.0})
+    best = query(off, UNRELATED, k=1, timeout=30)[0]["score"]
+    on = world({"text": round(best + 0.01, 3)})
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[query]\nendpoint = "{on}"\n')
+    out = sensorium("--config", str(cfg), "query", UNRELATED).stdout
+    assert out.startswith("no memories match: the closest, a text memory from"), out
+    assert f"scores {best:.3f}, below the no-answer threshold query.min_score.text = {round(best + 0.01, 3):g}" in out
+    shown = sensorium("--config", str(cfg), "query", UNRELATED, "--all", "-k", "1").stdout
+    assert "no memories match" not in shown and "screen0" in shown
 
 
 def test_a_keyword_hit_with_every_word_counts(world):
