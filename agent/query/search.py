@@ -9,7 +9,8 @@ sinks/memory/keywords.py), whose bm25 ranking counts as one more ranking, space 
 4711" finds the memory that reads "Invoice #4711" first even where MiniLM ranks it low. Every ranking is
 read RRF_DEPTH deep, so that a memory low in one ranking still adds its rank to another's. Hits of text
 memories carry `text` (their words), `frame` (the frame they were read from) and `snippet` (a few words
-around the query's, those in [brackets]).
+around the query's, those in [brackets]). Text queries drop hits under the no-answer threshold ([query.min_score],
+see Searcher) and say so in the reply ("threshold", "below"), so a question nothing answers gets no answer.
 Also the "backfill" op: stored rows in a time window, oldest first, with their vectors.
 """
 
