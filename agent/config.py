@@ -129,6 +129,7 @@ class StoreCfg:
 class QueryCfg:
     endpoint: str
     curve: bool
+    min_score: dict[str, float]  # no-answer threshold of text queries per kind of memory (modality)
 
 
 @dataclass(frozen=True)
@@ -410,6 +411,9 @@ def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> C
         section["name"] = f"{st['agent']}.{section['name']}" if st["agent"] else section["name"]
     _check_endpoint(bus["endpoint"], "bus.endpoint", bus["curve"])
     _check_endpoint(raw["query"]["endpoint"], "query.endpoint", raw["query"]["curve"])
+    for key, v in raw["query"]["min_score"].items():
+        if not 0 <= v < 1:
+            raise ConfigError(f"'query.min_score.{key}' must be from 0 (off) to below 1, got {v!r}")
     data, cache, run = default_dirs()
     data = Path(d["data_dir"]).expanduser() if d["data_dir"] else data
     daemon = DaemonCfg(

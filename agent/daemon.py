@@ -264,6 +264,7 @@ class Daemon:
             flush=self._flush,  # a forget also removes what was encoded (or read) before it
             ops=self.watches.ops(),  # watch_add, watch_list, watch_remove
             on_forget=self._forgetting,  # ... and no open moment brings it back
+            min_score=dict(cfg.query.min_score),  # "no memories match" below these
         )
         self.rates = Rates(self._counts)  # fps in/kept/dropped over the last ~10 s, for status
         self.started = time.time()

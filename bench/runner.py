@@ -17,7 +17,7 @@ import traceback
 
 from .common import BenchError, Opts, Table, ratio
 
-BENCHES = ("pipeline", "alternative", "latency", "idle", "memory", "query", "scaling", "ocr", "asr")
+BENCHES = ("pipeline", "alternative", "latency", "idle", "memory", "query", "scaling", "ocr", "asr", "eval")
 EXTRA = ("profile", "audio")  # run only when asked: py-spy under saturation; the audio row of pipeline alone
 MODULES = {"query": "query_call"}  # bench/query.py is the memory benchmark itself, run in a child process
 
@@ -85,6 +85,9 @@ def goals(s: dict[str, float | None]) -> Table:
         g("asr.whisper-base.faster-whisper.rtf_window"), "report", None)  # fmt: skip
     at_most("ASR RSS added MB whisper-base (load + 1st transcription)", g("asr.whisper-base.ours.rss_added_mb"), 250)
     at_most("ASR non-speech clips with text after the gates (base)", g("asr.whisper-base.ours.clips_after_gates"), 0)
+    at_least("eval: Recall@5 overall (configs/eval/scenario.yaml)", g("eval.recall5"), 0.9)
+    at_least("eval: Recall@5 of the worst kind of question", g("eval.worst_kind_recall5"), 0.8)
+    row('eval: no-answer questions answered "no memories match"', g("eval.no_answer_rate"), "report", None)
     return t
 
 

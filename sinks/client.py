@@ -166,6 +166,7 @@ def query(
     image: Blob | None = None,
     like: str | None = None,
     keys: ClientKeys | None = None,
+    threshold: bool = True,
 ) -> list[dict]:
     """Memories nearest to `text`, an image (its encoded bytes: JPEG, PNG, …) or a stored memory id (`like`).
 
@@ -173,12 +174,15 @@ def query(
     best score), score (best cosine; 0.0 if found only by its words), spaces ("keywords" among them when
     found by its words), rrf, labels, thumb, and for text memories text (the words), frame (the frame they
     were read from) and snippet (words around the query's, those in [brackets]); None for other memories.
+    `threshold=False`: also the hits below the daemon's no-answer threshold ([query.min_score]).
     """
     body: dict = {"op": "query", "k": k, "since": _unix(since), "until": _unix(until)}
     body |= {"modality": modality, "source": source}
     for key, value in (("text", text), ("like", like)):
         if value is not None:
             body[key] = value
+    if not threshold:
+        body["threshold"] = False
     blob = None
     if image is not None:
         blob, body["image"] = _image_bytes(image), True

@@ -124,6 +124,7 @@ def cmd_query(args: argparse.Namespace) -> int:
             image=image,
             like=args.like,
             keys=client_keys(cfg, cfg.query.curve),
+            threshold=not args.all,
         )
     except (Rejected, KeysError) as e:
         print(f"sensorium: {e}", file=sys.stderr)
@@ -135,7 +136,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         print(json.dumps(hits, indent=2))
         return 0
     if not hits:
-        print("no memories match")
+        print(f"no memories match{_why_none(cfg, args, since, until)}")
     for h in hits:
         t = _clock(h["ts"], "%Y-%m-%d %H:%M:%S")
         labels = ", ".join(h["labels"][:3])
@@ -193,6 +194,32 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _why_none(cfg: Config, args: argparse.Namespace, since: float | None, until: float | None) -> str:
+    """Why a text query found nothing: the closest memory is under the daemon's no-answer threshold (named with
+    the value the daemon applied), or the window holds nothing."""
+    from sinks.client import QueryError, request
+
+    if args.text is None:
+        return ""
+    body = {"op": "query", "text": args.text, "k": 1, "since": since, "until": until}
+    body |= {"modality": args.modality, "source": args.source}
+    try:
+        keys = client_keys(cfg, cfg.query.curve)
+        endpoint = config_mod.query_endpoint(cfg)
+        applied = request(endpoint, body, timeout=args.timeout, keys=keys).get("threshold") or {}
+        best = request(endpoint, body | {"threshold": False}, timeout=args.timeout, keys=keys)["results"]
+    except QueryError:
+        return ""
+    if not best:
+        return " (nothing in memory in this window)"
+    h = best[0]
+    limit = applied.get(h["modality"], 0.0)
+    return (
+        f": the closest, a {h['modality']} memory from {_clock(h['ts'], '%Y-%m-%d %H:%M:%S')}, scores {h['score']:.3f},"
+        f" below the no-answer threshold query.min_score.{h['modality']} = {limit:g} (--all shows it)"
+    )
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     from sinks.bus.keys import generate
 
@@ -243,6 +270,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--source", help="e.g. cam0")
     q.add_argument("-k", type=int, default=5, help="how many results (1-1000)")
     q.add_argument("--json", action="store_true", help="results as JSON, for scripts")
+    q.add_argument("--all", action="store_true", help="also hits below the no-answer threshold ([query.min_score])")
     q.add_argument("--timeout", type=float, default=10.0)
     q.set_defaults(fn=cmd_query)
 

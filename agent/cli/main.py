@@ -17,6 +17,7 @@ from pathlib import Path
 from agent import config as config_mod
 from agent.cli import bench as bench_cli
 from agent.cli import bus as bus_cli
+from agent.cli import eval as eval_cli
 from agent.cli import models as models_cli
 from agent.cli import recall as recall_cli
 from agent.cli import watch as watch_cli
@@ -172,6 +173,7 @@ def parser() -> argparse.ArgumentParser:
     sv.set_defaults(fn=cmd_service)
     bench_cli.add_parser(sub)
     watch_cli.add_parser(sub)  # watch add|list|remove
+    eval_cli.add_parser(sub)
     return p
 
 

@@ -10,7 +10,8 @@ sinks/memory/keywords.py), whose bm25 ranking counts as one more ranking, space 
 4711" finds the memory that reads "Invoice #4711" first even where MiniLM ranks it low. Every ranking is
 read RRF_DEPTH deep, so that a memory low in one ranking still adds its rank to another's. Hits of text
 memories carry `text` (their words), `frame` (the frame they were read from) and `snippet` (a few words
-around the query's, those in [brackets]).
+around the query's, those in [brackets]). Text queries drop hits under the no-answer threshold ([query.min_score],
+see Searcher) and say so in the reply ("threshold", "below"), so a question nothing answers gets no answer.
 Also the "backfill" op: stored rows in a time window, oldest first, with their vectors.
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -122,17 +123,26 @@ def _fold(word: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c)).casefold()
 
 
+def _matches(word: str, q: str) -> bool:
+    """`word` (folded) is the query word `q`, or starts with it when `q` is PREFIX_MIN letters or more."""
+    return word == q or (len(q) >= PREFIX_MIN and not any(c.isdigit() for c in q) and word.startswith(q))
+
+
+def _matcher(query: str) -> Callable[[str], bool]:
+    wanted = [_fold(w) for w in words(query)]
+    return lambda word: any(_matches(_fold(word), q) for q in wanted)
+
+
+def all_words(text: str, query: str) -> bool:
+    """Every searchable word of `query` is in `text` (as the keyword index matches them)."""
+    found = {_fold(m.group()) for m in TOKEN.finditer(text)}
+    return all(any(_matches(w, q) for w in found) for q in (_fold(w) for w in words(query)))
+
+
 def snippet(text: str, query: str, n: int = SNIPPET_WORDS) -> str:
     """About `n` words of `text` from just before the first word of `query` in it, those words in [brackets]
     (a word of PREFIX_MIN letters matches as a prefix, as in the keyword index); the start if none is."""
-    wanted = [_fold(w) for w in words(query)]
-
-    def hit(word: str) -> bool:
-        w = _fold(word)
-        return any(
-            w == q or (len(q) >= PREFIX_MIN and not any(c.isdigit() for c in q) and w.startswith(q)) for q in wanted
-        )
-
+    hit = _matcher(query)
     found = list(TOKEN.finditer(text))
     if not found:
         return text[:80]
@@ -146,18 +156,40 @@ def snippet(text: str, query: str, n: int = SNIPPET_WORDS) -> str:
 
 
 class Searcher:
-    """Runs query and backfill requests against `memory` with the daemon's encoders."""
+    """Runs query and backfill requests against `memory` with the daemon's encoders.
 
-    def __init__(self, memory: Memory, texts: Sequence[QueryEncoder], image: ImageQueryEncoder | None) -> None:
+    `min_score`: the no-answer threshold of text queries, per kind of memory (modality) in the text encoder's
+    space, whose cosines it was calibrated on (bench/eval.py --calibrate). A hit is kept when its cosine in that
+    space reaches its modality's threshold, or it was found in another space (no calibrated threshold there),
+    or by the keyword index with every word of the query in its text. So "a giraffe" gets "no memories match"
+    rather than the least unlike frame. A request with "threshold": false gets every hit.
+    """
+
+    def __init__(
+        self,
+        memory: Memory,
+        texts: Sequence[QueryEncoder],
+        image: ImageQueryEncoder | None,
+        min_score: Mapping[str, float] | None = None,
+    ) -> None:
         self.memory = memory
         self.texts = list(texts)
         self.image = image
+        self.min_score = dict(min_score or {})
 
     def query(self, body: dict) -> list[dict[str, Any]]:
+        return self.answer(body)["results"]
+
+    def answer(self, body: dict) -> dict[str, Any]:
+        """The query op's reply: "results", and for text queries "threshold" (per modality, null when off)
+        and "below" (hits the threshold dropped from what the results would have shown)."""
         given = [key for key in ("text", "like") if body.get(key) is not None] + ["image"] * has_image(body)
         if len(given) != 1:
             raise BadRequest("give exactly one of text, an image (image_b64, or image: true + its bytes) or like")
         k, win = int_in(body, "k", 5, MAX_K), Window.parse(body)
+        use = body.get("threshold", True)
+        if not isinstance(use, bool):
+            raise BadRequest("threshold must be true (the default: drop hits below query.min_score) or false")
         kind = given[0]
         if kind == "text":
             probes = self._text(body["text"])
@@ -175,12 +207,41 @@ class Searcher:
             rankings.append([h for h in hits if h.id != exclude and (win.modality or h.modality != MOMENT)])
         if kind == "text":
             rankings.append(self.memory.find_words(body["text"], n, win.since, win.until, win.modality, win.source))
-        out = fuse(rankings, k)
+        gate = kind == "text" and use and any(v > 0 for v in self.min_score.values())
+        if not gate:
+            out, below = fuse(rankings, k), 0
+        else:
+            keep = self._passing(rankings, body["text"])
+            out, below = [], 0
+            for h in fuse(rankings, MAX_K):
+                if len(out) == k:
+                    break
+                if h["id"] in keep:
+                    out.append(h)
+                else:
+                    below += 1
         if kind == "text":
             for h in out:
                 if h["text"] and not h["snippet"]:  # found by meaning only: show where its words are
                     h["snippet"] = snippet(h["text"], body["text"])
-        return out
+            return {"results": out, "threshold": self.min_score if gate else None, "below": below}
+        return {"results": out}
+
+    def _passing(self, rankings: Sequence[Sequence[Hit]], text: str) -> set[str]:
+        """Ids of the hits that clear the no-answer threshold (see the class docstring)."""
+        space = self.texts[0].space
+        keep: set[str] = set()
+        for ranking in rankings:
+            for h in ranking:
+                if h.space == KEYWORDS:
+                    ok = bool(h.text) and all_words(h.text or "", text)
+                elif h.space == space:
+                    ok = h.score >= self.min_score.get(h.modality, 0.0)
+                else:
+                    ok = True
+                if ok:
+                    keep.add(h.id)
+        return keep
 
     def _text(self, text: Any) -> list[tuple[str, np.ndarray]]:
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:

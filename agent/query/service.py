@@ -90,13 +90,15 @@ class Service:
         flush: Callable[[], object] | None = None,
         ops: Mapping[str, Callable[[dict], Reply]] | None = None,
         on_forget: Callable[[float | None, float | None], object] | None = None,
+        min_score: dict[str, float] | None = None,
     ) -> None:
         """`status`: the daemon's status, ready for JSON. Hooks into the daemon, each optional: `publish`
         sends sys.* announcements on the bus (Publisher.publish_sys); `on_pause(name)` drops what a paused
         source left in the pipeline; `flush()` returns once results already encoded have reached memory,
         so a forget removes them too; `on_forget(since, until)`, after that, drops what the daemon still holds
         derived from the range (open moment slices), so nothing forgotten comes back. `ops`: more handlers by
-        op name (the watches' watch_add/_list/_remove)."""
+        op name (the watches' watch_add/_list/_remove). `min_score`: the no-answer threshold of text queries
+        ([query.min_score])."""
         self.endpoint = endpoint
         self.memory = memory
         self.publish = publish
@@ -104,7 +106,7 @@ class Service:
         self.flush = flush
         self.on_forget = on_forget
         self.ops: dict[str, Callable[[dict], Reply]] = {
-            "query": lambda body: {"results": self.query(body)},
+            "query": lambda body: self.searcher.answer(body),  # results, and the threshold it applied
             "backfill": self.backfill,
             "embed": self.embed,
             "status": lambda body: {"status": self.status()},
@@ -115,7 +117,7 @@ class Service:
             "around": Around(memory),  # agent/query/around.py
             **(ops or {}),
         }
-        self.searcher = Searcher(memory, texts, image)
+        self.searcher = Searcher(memory, texts, image, min_score)
         self.curve = curve  # None: plain (only ipc:// or loopback tcp:// may bind)
         self.status = status
         self.sources = {src.name: src for src in sources}

@@ -79,7 +79,7 @@ def test_cat_on_screen_is_published_stored_and_found(xvfb, home, tmp_path):
         assert all(t["topic"] == "emb.image.screen0" and abs(t["norm"] - 1) < 1e-4 for t in tailed)
         wait_stored(cfg, [cat, feature, *shown.values()])
 
-        out = sensorium(*cfg_arg, "query", "a cat", "--json", "-k", "10")
+        out = sensorium(*cfg_arg, "query", "a cat", "--json", "-k", "10", "--all")  # the others too, however unlike
         hits = json.loads(out.stdout)
         assert hits, "query returned nothing"
         assert CATS & set(hits[0]["labels"]), hits[0]

@@ -166,7 +166,7 @@ def test_screen_camera_and_microphone_share_one_memory(xvfb, pulse, home, tmp_pa
             talking.set()
             st = status(cfg)
             wait_stored(cfg, msgs)
-            hits = query(tmp_path / "cfg.toml", "someone talking", "-k", "100")
+            hits = query(tmp_path / "cfg.toml", "someone talking", "-k", "100", "--all")  # also the unlike senses
             cat = query(tmp_path / "cfg.toml", "a cat", "-k", "3")
         finally:
             talking.set()
