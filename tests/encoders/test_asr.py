@@ -201,11 +201,12 @@ def test_transcripts_match_faster_whisper(name: str, engines: dict[str, Whisper]
     assert wer(ours) < 0.5, report  # and both heard the sentences
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", ["whisper-tiny-en"])
 def test_short_audio_context_keeps_the_transcripts(name: str, engines, short_context) -> None:
     """The encoder on the smallest audio context that holds the utterance (the decoder attending to those
     positions only) hears demo/speech.py's short English sentences at most 1 WER point (bench/wer.py's
-    normalisation, summed over the set) worse than on the full 30 s window. The set decided the contexts."""
+    normalisation, summed over the set) worse than on the full 30 s window. The set decided the contexts.
+    On tiny.en only: base's run took 2 min of CI; `python -m bench.asr` measures both models' short contexts."""
     from bench.wer import combine, score
     from demo import speech
 
