@@ -41,6 +41,8 @@ SAID = (
     ("en-us", 160, "The budget meeting moved to Thursday afternoon.", "budget meeting"),
     ("en+f3", 140, "Please send the slides to Maria before lunch.", "slides for Maria"),
 )
+WATCH = ("cat", "a cat")  # a standing query: match.cat on the bus when the cat is on screen
+MOMENT = "a cat while someone talks about a meeting"  # across senses: only a moment (a slice of time) holds both
 TOOLS = ("Xvfb", "feh", "pulseaudio", "pactl", "paplay", "espeak-ng")
 CONFIG = """\
 # Written by `python -m demo`: every sensor is a stand-in.
@@ -55,6 +57,9 @@ fps = 1.0
 force_keep_s = 5.0
 [store]
 flush_s = 0.5
+[moments]
+# the demo's sentences are short: a slice can close soon after it ends (the default waits for 30 s utterances)
+grace_s = 5.0
 [metrics]
 port = 0
 """
@@ -169,11 +174,13 @@ def show_tail(proc: subprocess.Popen, shown: list[int]) -> None:
             say(f"  tail │ {line.rstrip()}")
 
 
-def start_tail(cfg_path: Path, stack: ExitStack) -> tuple[subprocess.Popen, threading.Thread, list[int]]:
+def start_tail(
+    cfg_path: Path, stack: ExitStack, prefix: str = "emb."
+) -> tuple[subprocess.Popen, threading.Thread, list[int]]:
     """A live `sensorium tail` in its own process, the thread printing it, and [lines received, lines shown],
     filled as it runs."""
     proc = subprocess.Popen(
-        [sys.executable, "-u", "-m", "agent", "--config", str(cfg_path), "tail", "emb."],
+        [sys.executable, "-u", "-m", "agent", "--config", str(cfg_path), "tail", prefix],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -286,6 +293,38 @@ def show_speech(cfg_path: Path) -> None:
             say(f"  {line.strip()}")
 
 
+def add_watch(cfg_path: Path) -> None:
+    """A standing query: the daemon publishes match.cat whenever a frame matches "a cat"."""
+    say(f'\n$ sensorium watch add {WATCH[0]} "{WATCH[1]}" --modality image')
+    out = sensorium(cfg_path, "watch", "add", WATCH[0], WATCH[1], "--modality", "image")
+    if out.returncode != 0:
+        raise DemoError(f"watch add failed: {out.stderr.strip()}")
+    for line in out.stdout.splitlines():
+        say(f"  {line}")
+
+
+def show_recall(cfg_path: Path) -> None:
+    """Associative recall: what every sense captured while the first sentence was said, and the moments (one
+    fused vector per 10 s of every sense) that best match a question no single memory answers."""
+    import json
+
+    mic, (*_, text) = config.load(cfg_path).microphone.name, SAID[0]
+    hit = sensorium(cfg_path, "query", text, "--modality", "text", "--source", mic, "-k", "1", "--json")
+    found = json.loads(hit.stdout) if hit.returncode == 0 else []
+    if not found:
+        raise DemoError(f"no transcript of {text!r} to look around; see the daemon log")
+    say(f'\n$ sensorium around <the memory of "{text}"> --window 5s -k 2')
+    out = sensorium(cfg_path, "around", found[0]["id"], "--window", "5s", "-k", "2")
+    if out.returncode != 0:
+        raise DemoError(f"around failed: {out.stderr.strip()}")
+    for line in out.stdout.splitlines():
+        say(f"  {line}")
+    say(f'\n$ sensorium query "{MOMENT}" --modality moment -k 2')
+    out = sensorium(cfg_path, "query", MOMENT, "--modality", "moment", "-k", "2")
+    for line in (out.stdout or out.stderr).splitlines():
+        say(f"  {line}")
+
+
 def stop_daemon(proc: subprocess.Popen) -> None:
     t0 = time.monotonic()
     stop_process(proc, 15.0)
@@ -324,16 +363,20 @@ def run(args: argparse.Namespace, tmp: Path, stack: ExitStack) -> None:
     daemon = start_daemon(cfg_path, log, stack)
     say(log.read_text().rstrip())  # the daemon's table of sensors
     wait_running(cfg_path)
-    say(f"\nrunning for {args.seconds:g} s; live `sensorium tail` (a line when labels change):")
+    add_watch(cfg_path)
+    say(f"\nrunning for {args.seconds:g} s; live `sensorium tail` (a line when labels change) and the watch's matches:")
     tail, printer, counts = start_tail(cfg_path, stack)
+    matches, match_printer, _ = start_tail(cfg_path, stack, "match.")
     scenario(display, pulse, images, clips, args.seconds)
     wait_transcribed(cfg_path)
     time.sleep(config.load(cfg_path).store.flush_s + 1.0)  # the writer's last batch
-    stop_process(tail)  # its lines would run into the answers below
-    printer.join(timeout=5)
+    for proc, thread in ((tail, printer), (matches, match_printer)):
+        stop_process(proc)  # their lines would run into the answers below
+        thread.join(timeout=5)
     say(f"tail: {counts[0]} messages, {counts[1]} shown")
     run_queries(cfg_path)
     show_speech(cfg_path)
+    show_recall(cfg_path)
     stop_daemon(daemon)
 
 

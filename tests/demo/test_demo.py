@@ -83,4 +83,9 @@ def test_demo_answers_from_every_sense_and_cleans_up(model_cache: Path, tmp_path
     assert any(w in tail.lower() for words in HEARD.values() for w in words), out.stdout
     m = re.search(r"^  speech on \S+ \(whisper-[\w-]+\): (\d+) utterances transcribed", out.stdout, re.M)
     assert m and int(m.group(1)) >= len(HEARD), out.stdout
+    # recall: the watch fired on the cat slide, and around the first sentence the screen and the sound were there
+    assert re.search(r"match\.cat +seq=\d+ .*score=0\.\d+", out.stdout), out.stdout
+    near = out.stdout.split("$ sensorium around", 1)[1].split("$ sensorium query", 1)[0]
+    assert "\nimage:screen0\n" in near and "\naudio:mic0\n" in near, out.stdout
+    assert "$ sensorium query" in out.stdout.split("$ sensorium around", 1)[1], out.stdout  # the moment query ran
     assert survivors(f"TMPDIR={tmp_path}") == []
