@@ -241,7 +241,9 @@ def scenario(display: Display, pulse: Pulse, images: dict[str, np.ndarray], clip
 
 
 def run_queries(cfg_path: Path) -> None:
-    """Ask the running daemon, through the CLI, and print its answers (time, source, score, labels, thumbnail)."""
+    """Ask the running daemon, through the CLI, and print its answers (time, source, score, labels, thumbnail).
+    A short run may not have shown (or read) every slide: "no memories match" is an answer then, and says why."""
+    unanswered = []
     for text in QUERIES:
         say(f'\n$ sensorium query "{text}" -k 3')
         out = sensorium(cfg_path, "query", text, "-k", "3")
@@ -250,7 +252,9 @@ def run_queries(cfg_path: Path) -> None:
         for line in out.stdout.splitlines():
             say(f"  {line}")
         if "no memories match" in out.stdout:
-            raise DemoError(f"nothing in memory answers {text!r}; see the daemon log")
+            unanswered.append(text)
+    if len(unanswered) == len(QUERIES):
+        raise DemoError("nothing in memory answers any query; see the daemon log")
 
 
 def wait_transcribed(cfg_path: Path, timeout: float = 30.0) -> None:
