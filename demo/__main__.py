@@ -31,7 +31,14 @@ import numpy as np
 from agent import config
 from demo.standins import Display, MissingTool, MjpegServer, Pulse, noise, stop_process, tone, which, write_wav
 
-SLIDES = ("chelsea", "invoice", "coffee", "terminal", "rocket", "spreadsheet")  # photos and pages of text
+SLIDES = (
+    "invoice",
+    "chelsea",
+    "coffee",
+    "terminal",
+    "rocket",
+    "spreadsheet",
+)  # photos and pages of text; the cat comes after the watch is added
 CAMERA = "coffee"  # a webcam looking at a desk
 # what it saw, heard, and read on the screen (by the words, and by the meaning: no word in common)
 QUERIES = ("a cat", "someone talking", "a cup of coffee", "invoice 4711", "the TLS cert ran out of validity")
