@@ -193,7 +193,7 @@ def image_model(name: str) -> str:
 
 def calibrate(endpoint: str, qset: QuestionSet, by_question: dict[str, dict] | None = None) -> dict[
         str, dict[str, list[float]]]:  # fmt: skip
-    """Per kind of memory (modality): the cosine of each answerable question's first right hit, and the best
+    """Per kind of memory (modality): the best cosine among each answerable question's right hits, and the best
     cosine of each no-answer question's hits, all asked without the threshold. `by_question`, when given, gets
     each question's rank and cosine without the threshold (what a miss would have been without it)."""
     from agent.eval.score import rank
@@ -205,15 +205,17 @@ def calibrate(endpoint: str, qset: QuestionSet, by_question: dict[str, dict] | N
             continue
         body = {"op": "query", "text": q.query, "k": K, "modality": q.modality, "source": q.source}
         hits = request(endpoint, body | {"threshold": False}, timeout=30)["results"]
+        # the threshold keeps a question answerable when any right hit clears it, so its cosine is the best right
+        # hit's: the first right one in the unthresholded (rank-fused) order can be a low-cosine keyword match
+        right = [h for h in hits if q.answerable and rank(q, [h], qset.slack)]
+        top = max(right or hits, key=lambda h: h["score"], default=None)
         if by_question is not None:
             r = rank(q, hits, qset.slack) if q.answerable else None
-            top = hits[r - 1] if r else hits[0] if hits else None
             by_question[q.id] = {"rank": r, "score": round(top["score"], 3) if top else None}
-        if q.answerable:
-            r = rank(q, hits, qset.slack)
-            if r:
-                h = hits[r - 1]
-                out.setdefault(h["modality"], {}).setdefault("right", []).append(round(h["score"], 3))
+        if right:
+            out.setdefault(top["modality"], {}).setdefault("right", []).append(round(top["score"], 3))
+        elif q.answerable:
+            continue
         else:
             best: dict[str, float] = {}
             for h in hits:
@@ -302,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         for o in report.misses:
             if o.id in calib["questions"]:
                 u = calib["questions"][o.id]
-                print(f"without the threshold {o.id}: rank {u['rank']}, cosine {u['score']} (right hit, else best)")
+                print(f"without the threshold {o.id}: rank {u['rank']}, cosine {u['score']} (best right hit, or best)")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(out, indent=2))
     if args.keep:
