@@ -9,9 +9,14 @@ through sinks.client (agent/eval/run.py) and scored (agent/eval/score.py): the t
 
 With --calibrate every question is asked a second time without the daemon's no-answer threshold, and the best
 cosine per kind of memory is printed for the right hits and for the questions that have no answer, which is how
-the `[query.min_score]` defaults were chosen.
+the `[query.min_score]` defaults were chosen; and, for each miss, its rank and cosine without the threshold.
 
-    python -m bench.eval [--set FILE] [--json-out FILE] [--calibrate]    (also: sensorium eval --scenario)
+With --image-model NAME the daemon describes the screen and camera with another image model (`[models] image`,
+e.g. a CLIP imported with `sensorium models import DIR` and built in SENSORIUM_CACHE), so the same questions
+measure it against the default.
+
+    python -m bench.eval [--set FILE] [--json-out FILE] [--calibrate] [--image-model NAME]
+    (also: sensorium eval --scenario)
 """
 
 from __future__ import annotations
@@ -179,9 +184,18 @@ def record(qset: QuestionSet, tmp: Path, extra_config: str = "", say: Callable[[
         raise
 
 
-def calibrate(endpoint: str, qset: QuestionSet) -> dict[str, dict[str, list[float]]]:
-    """Per kind of memory (modality): the cosine of each answerable question's first right hit, and the best
-    cosine of each no-answer question's hits, all asked without the threshold."""
+def image_model(name: str) -> str:
+    """The config lines that make the daemon use image model `name` (it must be built in SENSORIUM_CACHE)."""
+    if not name.replace("-", "").replace(".", "").replace("_", "").isalnum():
+        raise ValueError(f"image model name {name!r}: letters, digits, '-', '.' and '_' only")
+    return f'[models]\nimage = "{name}"\n'
+
+
+def calibrate(endpoint: str, qset: QuestionSet, by_question: dict[str, dict] | None = None) -> dict[
+        str, dict[str, list[float]]]:  # fmt: skip
+    """Per kind of memory (modality): the best cosine among each answerable question's right hits, and the best
+    cosine of each no-answer question's hits, all asked without the threshold. `by_question`, when given, gets
+    each question's rank and cosine without the threshold (what a miss would have been without it)."""
     from agent.eval.score import rank
     from sinks.client import request
 
@@ -191,11 +205,17 @@ def calibrate(endpoint: str, qset: QuestionSet) -> dict[str, dict[str, list[floa
             continue
         body = {"op": "query", "text": q.query, "k": K, "modality": q.modality, "source": q.source}
         hits = request(endpoint, body | {"threshold": False}, timeout=30)["results"]
-        if q.answerable:
-            r = rank(q, hits, qset.slack)
-            if r:
-                h = hits[r - 1]
-                out.setdefault(h["modality"], {}).setdefault("right", []).append(round(h["score"], 3))
+        # the threshold keeps a question answerable when any right hit clears it, so its cosine is the best right
+        # hit's: the first right one in the unthresholded (rank-fused) order can be a low-cosine keyword match
+        right = [h for h in hits if q.answerable and rank(q, [h], qset.slack)]
+        top = max(right or hits, key=lambda h: h["score"], default=None)
+        if by_question is not None:
+            r = rank(q, hits, qset.slack) if q.answerable else None
+            by_question[q.id] = {"rank": r, "score": round(top["score"], 3) if top else None}
+        if right:
+            out.setdefault(top["modality"], {}).setdefault("right", []).append(round(top["score"], 3))
+        elif q.answerable:
+            continue
         else:
             best: dict[str, float] = {}
             for h in hits:
@@ -216,7 +236,10 @@ def evaluate(qset: QuestionSet, tmp: Path, extra_config: str = "", calib: bool =
         t1 = time.monotonic()
         report = ask_all(endpoint, asked)
         say(f"asked {len(qset.questions)} questions in {time.monotonic() - t1:.1f} s")
-        return report, t0, calibrate(endpoint, asked) if calib else {}
+        if not calib:
+            return report, t0, {}
+        by_question: dict[str, dict] = {}
+        return report, t0, {"modalities": calibrate(endpoint, asked, by_question), "questions": by_question}
 
 
 def run(opts: object = None) -> list:
@@ -256,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json-out", help="write the JSON report here")
     p.add_argument("--calibrate", action="store_true", help="also print cosines without the no-answer threshold")
     p.add_argument("--keep", action="store_true", help="keep the temporary memory and daemon log")
+    p.add_argument("--image-model", metavar="NAME", help="[models] image for the daemon (default: the config's)")
     args = p.parse_args(argv)
     try:
         qset = questions.load(args.set) if args.set else questions.builtin()
@@ -267,15 +291,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="sensorium-eval-"))
     t = time.monotonic()
-    report, t0, calib = evaluate(qset, tmp, calib=args.calibrate)
+    extra = image_model(args.image_model) if args.image_model else ""
+    report, t0, calib = evaluate(qset, tmp, extra, calib=args.calibrate)
     print(table(report, origin=t0))
     print(f"\n(scenario and questions: {time.monotonic() - t:.0f} s; truth times above are seconds from the start)")
-    out = report.to_json() | {"start": t0, "set": qset.path}
+    out = report.to_json() | {"start": t0, "set": qset.path, "image_model": args.image_model}
     if calib:
-        out["calibration"] = calib
-        for mod, d in sorted(calib.items()):
+        out["calibration"], out["unthresholded"] = calib["modalities"], calib["questions"]
+        for mod, d in sorted(calib["modalities"].items()):
             print(f"calibration {mod:<6} right: {sorted(d.get('right', []))}")
             print(f"{'':18} none:  {sorted(d.get('none', []))}")
+        for o in report.misses:
+            if o.id in calib["questions"]:
+                u = calib["questions"][o.id]
+                print(f"without the threshold {o.id}: rank {u['rank']}, cosine {u['score']} (best right hit, or best)")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(out, indent=2))
     if args.keep:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+
 from agent.eval.questions import parse
 from agent.eval.run import run
 from agent.eval.score import table
@@ -59,3 +61,15 @@ def test_tiny_scenario_runs_and_scores(home, tmp_path):
     assert 0 <= overall.recall[1] <= overall.recall[5] <= overall.recall[10] <= 1
     assert {q["id"]: q["rank"] for q in cli["questions"]}["invoice"] == 1
     assert [r["kind"] for r in cli["rows"]] == [r["kind"] for r in report.to_json()["rows"]]
+
+
+def test_image_model_goes_into_the_daemon_config(tmp_path):
+    from agent import config
+    from bench.eval import CONFIG, image_model
+
+    path = tmp_path / "eval.toml"
+    path.write_text(CONFIG.format(camera="http://127.0.0.1:1/cam.mjpg", extra=image_model("tiny-clip-eval2")))
+    cfg = config.load(path)
+    assert cfg.models.image == "tiny-clip-eval2" and cfg.camera.fps == 1.0
+    with pytest.raises(ValueError, match="image model name"):
+        image_model('x"\n[daemon]')

@@ -56,6 +56,16 @@ def test_the_builtin_scenario_is_valid_and_big_enough():
     assert seconds == s.scenario["seconds"] and {e.sense for e in events} == {"screen", "camera", "sound"}
 
 
+def test_the_heldout_set_plays_the_same_scenario_and_asks_other_questions():
+    base, held = questions.builtin(), questions.builtin("heldout")
+    assert held.scenario == base.scenario and held.slack == base.slack
+    assert len(held.questions) >= 40 and sum(not q.answerable for q in held.questions) >= 10
+    assert {q.kind for q in held.questions} == set(questions.KINDS)
+    held.check_times(0, held.scenario["seconds"], "the scenario")
+    asked = {(q.query.lower(), q.kind, q.source, q.sense) for q in base.questions}
+    assert not [q.id for q in held.questions if (q.query.lower(), q.kind, q.source, q.sense) in asked]
+
+
 @pytest.mark.parametrize(
     ("text", "line", "words"),
     [
