@@ -35,7 +35,8 @@ questions:
 
 def test_tiny_scenario_runs_and_scores(home, tmp_path):
     qset = parse(TINY, "tiny.yaml")
-    endpoint, t0, stack = record(qset, tmp_path, say=lambda s: None)
+    # one short sentence: a moment need not wait the default 40 s for a 30 s utterance's transcript
+    endpoint, t0, stack = record(qset, tmp_path, "[moments]\ngrace_s = 5.0\n", say=lambda s: None)
     with stack:
         report = run(endpoint, qset.at(t0))
         # the same set from a file through the CLI, with the scenario's start: what a user runs on their memory
