@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import skimage.data
 
 from agent.cli.control import format_status
 from agent.status import Status
@@ -24,6 +23,7 @@ from encoders.modelstore import ModelStore
 from encoders.records import Embedding, Encoded, Frame
 from encoders.runtime import Runtime, RuntimeConfig
 from encoders.text import TextEncoder
+from tests.support.photos import rgb as photo
 
 TEXT_SPACE = "minilm-l6/384"
 DOCS = (
@@ -36,15 +36,6 @@ PHOTOS = (
     "astronaut", "brick", "camera", "cat", "coffee", "coins", "colorwheel", "grass", "gravel", "horse",
     "hubble_deep_field", "immunohistochemistry", "moon", "page", "retina", "rocket", "text",
 )  # fmt: skip
-
-
-def photo(name: str) -> np.ndarray:
-    a = getattr(skimage.data, name)()
-    if a.dtype == bool:
-        a = a.astype(np.uint8) * 255
-    if a.dtype != np.uint8:
-        a = (255 * (a - a.min()) / (np.ptp(a) + 1e-9)).astype(np.uint8)
-    return np.ascontiguousarray(np.stack([a] * 3, -1) if a.ndim == 2 else a[..., :3])
 
 
 @pytest.fixture(scope="module")

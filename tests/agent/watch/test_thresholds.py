@@ -4,9 +4,9 @@ ones below. `-s` prints the score table the defaults were chosen from."""
 from __future__ import annotations
 
 import numpy as np
-import skimage.data
 
 from agent.watch.spec import CONSE_THRESHOLD, IMAGE_THRESHOLD, TEXT_THRESHOLD
+from tests.support.photos import rgb
 
 PHOTOS = (
     "astronaut", "brick", "camera", "chelsea", "coffee", "coins", "colorwheel", "grass", "gravel", "horse",
@@ -23,15 +23,6 @@ DOCS = (
     "Recipe: espresso with steamed milk", "Someone is standing at the front door",
 )  # fmt: skip
 TEXT_RIGHT = {("a cat", 0), ("a rocket", 3), ("a coffee cup", 4), ("a person", 5), ("a person at the door", 5)}
-
-
-def rgb(name: str) -> np.ndarray:
-    a = getattr(skimage.data, name)()
-    if a.dtype == bool:
-        a = a.astype(np.uint8) * 255
-    if a.dtype != np.uint8:
-        a = (255 * (a - a.min()) / (np.ptp(a) + 1e-9)).astype(np.uint8)
-    return np.ascontiguousarray(np.stack([a] * 3, -1) if a.ndim == 2 else a[..., :3])
 
 
 def test_conse_threshold_separates_named_objects(text_encoder, image_encoder) -> None:
