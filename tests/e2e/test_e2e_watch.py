@@ -1,7 +1,8 @@
 """Watches on a real daemon: `sensorium watch add cat "a cat"`, the cat photo on the (Xvfb) screen → one
 match.cat message on the bus with the frame's id and thumbnail; a coffee cup does not fire; the cat staying
 on screen (forced keeps) is suppressed by the cooldown; the watch survives a restart (and `sensorium tail
-match.` prints its match); with cooldown 0 every frame fires; removed, it stops. Also: the daemon's status
+match.` prints its match); with cooldown 0 every frame fires; removed, it stops; a watch given a photo
+(`--image`) fires when that photo is on screen. Also: the daemon's status
 reports its encoders' health as ok on real frames."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import urllib.request
 
+import cv2
 import skimage.data
 
 from agent import config
@@ -120,6 +122,17 @@ def test_a_watch_fires_once_per_event_survives_a_restart_and_stops_when_removed(
         assert sensorium(*cli, "watch", "list").stdout.startswith("no watches")
         gone = sensorium(*cli, "watch", "remove", "cat", check=False)
         assert gone.returncode == 1 and "no watch named 'cat'" in gone.stderr
+
+        # an image watch: the photo's bytes, matched by the image model's own vector (not the cat on screen)
+        cup = tmp_path / "cup.png"
+        cv2.imwrite(str(cup), cv2.cvtColor(skimage.data.coffee(), cv2.COLOR_RGB2BGR))
+        out = sensorium(*cli, "watch", "add", "cup", "--image", str(cup)).stdout
+        assert out.startswith("added cup") and "<image>" in out, out
+        frames_of(frames, 2)  # the cat, still on screen
+        no_match(matches)
+        xvfb.show(skimage.data.coffee())
+        msg = wait_for(matches, lambda m: True, timeout=30)
+        assert msg.topic == "match.cup" and msg.header["space"] == FEATURES and msg.header["score"] >= 0.65
     finally:
         if tail.poll() is None:
             tail.kill()
