@@ -11,13 +11,17 @@ import datetime as dt
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from agent import config as config_mod
 from agent.cli.args import load_config as _load
 from agent.cli.args import parse_time
 from agent.config import Config
 from sinks.bus.keys import ClientKeys, KeysError
+
+T = TypeVar("T")
 
 
 def client_keys(cfg: Config, curve: bool) -> ClientKeys | None:
@@ -85,6 +89,21 @@ def cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def ask(call: Callable[[], T]) -> T:
+    """The daemon's answer to `call`; else the reason on stderr and exit 2 when it refused (bad arguments, keys),
+    1 when it did not answer."""
+    from sinks.client import QueryError, Rejected
+
+    try:
+        return call()
+    except (Rejected, KeysError) as e:
+        print(f"sensorium: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except QueryError as e:
+        print(f"sensorium: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 def window(args: argparse.Namespace) -> tuple[float | None, float | None]:
     """(since, until) from --since/--until or --between; a clock-time range that wraps midnight is fixed."""
     if args.between:
@@ -96,7 +115,7 @@ def window(args: argparse.Namespace) -> tuple[float | None, float | None]:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from sinks.client import QueryError, Rejected, query
+    from sinks.client import query
 
     cfg = _load(args)
     if args.between and args.until is not None:
@@ -111,8 +130,8 @@ def cmd_query(args: argparse.Namespace) -> int:
         image = read_image_file(args.image)  # bytes, not the path: the daemon may be elsewhere and opens no file
         if image is None:
             return 2
-    try:
-        hits = query(
+    hits = ask(
+        lambda: query(
             config_mod.query_endpoint(cfg),
             args.text,
             k=args.k,
@@ -126,12 +145,7 @@ def cmd_query(args: argparse.Namespace) -> int:
             keys=client_keys(cfg, cfg.query.curve),
             threshold=not args.all,
         )
-    except (Rejected, KeysError) as e:
-        print(f"sensorium: {e}", file=sys.stderr)
-        return 2
-    except QueryError as e:
-        print(f"sensorium: {e}", file=sys.stderr)
-        return 1
+    )
     if args.json:
         print(json.dumps(hits, indent=2))
         return 0
@@ -167,7 +181,7 @@ def read_image_file(path: str) -> bytes | None:
 
 def cmd_embed(args: argparse.Namespace) -> int:
     """The daemon's vector(s) for a text or an image file, one per space."""
-    from sinks.client import QueryError, Rejected, embed
+    from sinks.client import embed
 
     cfg = _load(args)
     image = None
@@ -175,15 +189,12 @@ def cmd_embed(args: argparse.Namespace) -> int:
         image = read_image_file(args.image)
         if image is None:
             return 2
-    try:
-        keys = client_keys(cfg, cfg.query.curve)
-        vectors = embed(config_mod.query_endpoint(cfg), args.text, image, timeout=args.timeout, keys=keys)
-    except (Rejected, KeysError) as e:
-        print(f"sensorium: {e}", file=sys.stderr)
-        return 2
-    except QueryError as e:
-        print(f"sensorium: {e}", file=sys.stderr)
-        return 1
+    vectors = ask(
+        lambda: embed(
+            config_mod.query_endpoint(cfg), args.text, image, timeout=args.timeout,
+            keys=client_keys(cfg, cfg.query.curve),
+        )
+    )  # fmt: skip
     if args.json:
         print(json.dumps({space: [round(float(x), 7) for x in v] for space, v in vectors.items()}))
         return 0

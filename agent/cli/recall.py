@@ -6,12 +6,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import sys
 
 from agent import config as config_mod
 from agent.cli.args import load_config as _load
 from agent.cli.args import parse_duration, parse_time
-from agent.cli.bus import _clock, _words, client_keys
+from agent.cli.bus import _clock, _words, ask, client_keys
 
 MAX_WINDOW = 3600.0  # the daemon's limit (agent/query/around.py), checked here for a clear usage error
 
@@ -68,13 +67,12 @@ def format_reply(reply: dict) -> str:
 
 
 def cmd_around(args: argparse.Namespace) -> int:
-    from sinks.bus.keys import KeysError
-    from sinks.client import QueryError, Rejected, around
+    from sinks.client import around
 
     cfg = _load(args)
     id_, at = anchor(args.moment)
-    try:
-        reply = around(
+    reply = ask(
+        lambda: around(
             config_mod.query_endpoint(cfg),
             id=id_,
             at=at,
@@ -84,12 +82,7 @@ def cmd_around(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             keys=client_keys(cfg, cfg.query.curve),
         )
-    except (Rejected, KeysError) as e:
-        print(f"sensorium: {e}", file=sys.stderr)
-        return 2
-    except QueryError as e:
-        print(f"sensorium: {e}", file=sys.stderr)
-        return 1
+    )
     print(json.dumps(reply, indent=2) if args.json else format_reply(reply))
     return 0
 
