@@ -182,3 +182,25 @@ def test_a_file_that_cannot_be_written_refuses_the_change(tmp_path, text_encoder
     with pytest.raises(BadRequest, match="watches not changed: cannot write"):
         w.add({"name": "cat", "text": "a cat"})
     assert w.list({})["watches"] == []
+
+
+def test_an_image_watch_keeps_its_vectors_across_a_restart_and_matches_that_photo(
+    tmp_path, text_encoder, image_encoder
+) -> None:
+    """An image watch's probes come from the request's image (the daemon passes its image model's vectors) and
+    are stored: they cannot be recomputed from text at the next start."""
+    cat, coffee = skimage.data.chelsea(), skimage.data.coffee()
+
+    def probes(body: dict) -> list[tuple[str, np.ndarray]]:
+        rgb = {"cat": cat, "coffee": coffee}[body["image_b64"]]  # stands for the decoded bytes
+        return [(e.space, e.vector) for e in image_encoder.encode_now(rgb) if e.space != text_encoder.space]
+
+    w = watches(tmp_path, text_encoder, image_probes=probes)
+    assert w.add({"name": "cup", "image_b64": "coffee"})["watch"]["image"] is True
+    out: Published = []
+    again = watches(tmp_path, text_encoder, out)  # restarted, and without an image decoder: the vectors are kept
+    assert [x["name"] for x in again.list({})["watches"]] == ["cup"]
+    again.put(result(image_encoder, cat, "screen0", 1.0), None)
+    assert out == []
+    again.put(result(image_encoder, coffee, "screen0", 2.0), None)
+    assert [t for t, _ in out] == ["match.cup"] and out[0][1]["space"] != text_encoder.space
