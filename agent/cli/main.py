@@ -18,6 +18,7 @@ from agent import config as config_mod
 from agent.cli import bench as bench_cli
 from agent.cli import bus as bus_cli
 from agent.cli import eval as eval_cli
+from agent.cli import mcp as mcp_cli
 from agent.cli import models as models_cli
 from agent.cli import recall as recall_cli
 from agent.cli import watch as watch_cli
@@ -174,6 +175,7 @@ def parser() -> argparse.ArgumentParser:
     bench_cli.add_parser(sub)
     watch_cli.add_parser(sub)  # watch add|list|remove
     eval_cli.add_parser(sub)
+    mcp_cli.add_parser(sub)  # MCP server on stdio
     return p
 
 
