@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from agent.cli.args import parse_time
+from agent.cli.bus import one_line
+from agent.cli.recall import anchor
 from sinks.bus.keys import ClientKeys, KeysError
 from sinks.client import MODALITIES, QueryError, Rejected, around, backfill, query, request
 
@@ -48,13 +50,6 @@ def _modality(modality: str | None) -> str | None:
     return modality
 
 
-def _words(text: str | None, n: int = SNIPPET) -> str | None:
-    if not text:
-        return None
-    flat = " / ".join(line.strip() for line in text.splitlines() if line.strip())
-    return flat if len(flat) <= n else flat[: n - 1] + "…"
-
-
 def brief(h: dict) -> dict[str, Any]:
     """A memory (query hit, around hit or backfill header) without vectors: what an assistant needs to cite it."""
     out: dict[str, Any] = {"time": iso(float(h["ts"])), "source": h["source"], "modality": h["modality"]}
@@ -66,9 +61,8 @@ def brief(h: dict) -> dict[str, Any]:
         out["labels"] = list(h["labels"])[:5]
     if h.get("snippet"):
         out["snippet"] = h["snippet"]
-    words = _words(h.get("text"))
-    if words:
-        out["text"] = words
+    if h.get("text"):
+        out["text"] = one_line(h["text"], SNIPPET)
     if h.get("modality") == "moment" and (h.get("extra") or {}).get("senses"):
         out["senses"] = h["extra"]["senses"]
     out["thumb"] = h.get("thumb")
@@ -154,10 +148,7 @@ class Memory:
         return out | {"count": len(rows), "more": more, "memories": list(rows.values())}
 
     def around(self, at: str, window_s: float = 30.0, k: int = 10) -> dict[str, Any]:
-        try:  # a time as `since` reads it, else a memory id
-            id_, ts = None, parse_time(at)
-        except argparse.ArgumentTypeError:
-            id_, ts = at.strip(), None
+        id_, ts = anchor(at.strip())  # a time as `since` reads it, else a memory id
         if not id_ and ts is None:
             raise ToolProblem("moment is empty: give a memory id (from search or timeline) or a time")
         reply = self._ask(

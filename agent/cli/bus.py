@@ -33,7 +33,7 @@ def _clock(ts: float, fmt: str = "%H:%M:%S.%f") -> str:
     return text[:-3] if fmt.endswith("%f") else text
 
 
-def _words(text: str, n: int = 100) -> str:
+def one_line(text: str, n: int = 100) -> str:
     """A text memory on one line, cut at `n` characters."""
     flat = " / ".join(line.strip() for line in text.splitlines() if line.strip())
     return flat if len(flat) <= n else flat[: n - 1] + "…"
@@ -74,7 +74,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
                 gaps = sub.gaps
             t = _clock(msg.header.get("ts", time.time()))
             seq = "stored" if msg.backfill else f"seq={msg.seq}"
-            what = _words(msg.text) if msg.text else ", ".join(msg.labels[:3])  # a text memory: its words
+            what = one_line(msg.text) if msg.text else ", ".join(msg.labels[:3])  # a text memory: its words
             if "watch" in msg.header:  # match.<NAME>: which memory, how close
                 what = f"{msg.id} score={msg.header.get('score')} {what} {msg.thumb or ''}"
             what = what or (f"senses: {msg.extra['senses']}" if "senses" in msg.extra else "")  # a moment

@@ -10,7 +10,7 @@ import json
 from agent import config as config_mod
 from agent.cli.args import load_config as _load
 from agent.cli.args import parse_duration, parse_time
-from agent.cli.bus import _clock, _words, ask, client_keys
+from agent.cli.bus import _clock, ask, client_keys, one_line
 
 MAX_WINDOW = 3600.0  # the daemon's limit (agent/query/around.py), checked here for a clear usage error
 
@@ -39,7 +39,7 @@ def _signed(seconds: float) -> str:
 def _what(h: dict) -> str:
     """A memory on one line: its words (screen text, speech), its labels, or the senses a moment fused."""
     if h.get("text"):
-        return _words(h["text"], 70)
+        return one_line(h["text"], 70)
     senses = (h.get("extra") or {}).get("senses") if h.get("modality") == "moment" else None
     if senses:
         return ("of " + senses.replace(",", ", "))[:70]
