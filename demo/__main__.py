@@ -336,6 +336,33 @@ def show_recall(cfg_path: Path) -> None:
         say(f"  {line}")
 
 
+def show_mcp(cfg_path: Path) -> None:
+    """What an AI assistant sees: `sensorium mcp` started by the MCP client library, as an assistant starts it,
+    its tools listed and one search made through it."""
+    import asyncio
+    import json
+
+    from mcp import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    async def converse() -> tuple[list[str], bool, str]:
+        cmd = ["-m", "agent", "--config", str(cfg_path), "mcp"]
+        params = StdioServerParameters(command=sys.executable, args=cmd, env=dict(os.environ))
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            tools = [t.name for t in (await session.list_tools()).tools]
+            result = await session.call_tool("search", {"query": "a cat", "k": 1})
+            return tools, result.is_error, result.content[0].text
+
+    say("\n$ sensorium mcp   (an MCP client on its stdin/stdout, as an AI assistant would run it)")
+    tools, failed, text = asyncio.run(converse())  # errors are raised out here, not inside the client's task group
+    say(f"  tools: {', '.join(tools)}")
+    if failed:
+        raise DemoError(f"the MCP search failed: {text}")
+    for hit in json.loads(text)["results"]:
+        say(f"  search('a cat') → {hit['time']} {hit['source']} {', '.join(hit.get('labels', [])[:3])}")
+
+
 def stop_daemon(proc: subprocess.Popen) -> None:
     t0 = time.monotonic()
     stop_process(proc, 15.0)
@@ -388,6 +415,7 @@ def run(args: argparse.Namespace, tmp: Path, stack: ExitStack) -> None:
     run_queries(cfg_path)
     show_speech(cfg_path)
     show_recall(cfg_path)
+    show_mcp(cfg_path)
     stop_daemon(daemon)
 
 

@@ -92,4 +92,7 @@ def test_demo_answers_from_every_sense_and_cleans_up(model_cache: Path, tmp_path
     near = out.stdout.split("$ sensorium around", 1)[1].split("$ sensorium query", 1)[0]
     assert re.search(r"^  image:screen0$", near, re.M) and re.search(r"^  audio:mic0$", near, re.M), out.stdout
     assert "$ sensorium query" in out.stdout.split("$ sensorium around", 1)[1], out.stdout  # the moment query ran
+    # an MCP client (as an assistant) lists the tools and finds the cat on screen through `sensorium mcp`
+    assert "tools: search, timeline, around, status" in out.stdout, out.stdout
+    assert re.search(r"search\('a cat'\) → \S+ screen0 .*cat", out.stdout), out.stdout
     assert survivors(f"TMPDIR={tmp_path}") == []
