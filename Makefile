@@ -4,9 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # System packages the tests drive for real: a virtual screen, a window to show on it, a sound server with
 # a null sink (ALSA's pulse plugin lets PortAudio reach it), a speech synthesiser, the fonts of the
-# screen-text pages (demo/textpages.py).
+# screen-text pages (demo/textpages.py), a browser and its driver for the page's tests.
 APT_TEST := xvfb feh pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 espeak-ng libgl1 libglib2.0-0 \
-            fonts-dejavu-core fonts-urw-base35
+            fonts-dejavu-core fonts-urw-base35 chromium chromium-driver
 # timm ships ImageNet label names we read at build time; installed without its deps (torchvision).
 TIMM   := timm==1.0.31
 # rapidocr ships the PP-OCRv6 ONNX files we convert at build time, and bench/ocr.py compares our OCR with

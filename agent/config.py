@@ -141,6 +141,14 @@ class MetricsCfg:
 
 
 @dataclass(frozen=True)
+class WebCfg:
+    enabled: bool
+    host: str
+    port: int
+    token: str  # "" = a random one kept in <data_dir>/web.token (agent/web/security.py)
+
+
+@dataclass(frozen=True)
 class OcrCfg:
     screen: bool
     camera: bool
@@ -189,6 +197,7 @@ class Config:
     query: QueryCfg
     metrics: MetricsCfg
     moments: MomentsCfg
+    web: WebCfg
 
 
 def _merge(defaults: dict, user: dict, prefix: str = "") -> dict:
@@ -309,6 +318,18 @@ def _metrics(m: dict) -> MetricsCfg:
             f"'metrics.host' {m['host']!r} would listen off-host; use 127.0.0.1 or set metrics.allow_remote = true"
         )
     return MetricsCfg(**m)
+
+
+def _web(w: dict) -> WebCfg:
+    """The page and HTTP API listen on loopback; another address needs a token the user chose (and TLS in front)."""
+    if not 0 <= w["port"] <= 65535:
+        raise ConfigError(f"'web.port' must be 0-65535 (0 = any free port), got {w['port']!r}")
+    if w["host"] not in ("127.0.0.1", "localhost", "::1") and len(w["token"]) < 16:
+        raise ConfigError(
+            f"'web.host' {w['host']!r} would serve your memory off this machine: set web.token to a secret of at "
+            "least 16 characters, and put a TLS proxy in front (README, Web page), or use host = '127.0.0.1'"
+        )
+    return WebCfg(**w)
 
 
 def _store(st: dict) -> None:
@@ -438,6 +459,7 @@ def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> C
         query=QueryCfg(**raw["query"]),
         metrics=_metrics(raw["metrics"]),
         moments=_moments(raw["moments"], names),
+        web=_web(raw["web"]),
     )
 
 

@@ -19,7 +19,7 @@ from agent.pipeline.dispatcher import Dispatcher, Encoder
 from agent.pipeline.fanout import FanOut
 from agent.pipeline.mailbox import Mailboxes
 from agent.query.images import BadRequest, encode_image, image_of
-from agent.query.service import Service
+from agent.query.service import FRAMES, Service
 from agent.status import (
     DispatcherStatus,
     EncoderStatus,
@@ -35,6 +35,7 @@ from agent.status import (
     Status,
     TextStatus,
     WatchStatus,
+    WebStatus,
 )
 from agent.telemetry.health import Health
 from agent.telemetry.heartbeat import Heartbeat
@@ -42,6 +43,10 @@ from agent.telemetry.logs import kv
 from agent.telemetry.metrics import Counts, Histogram, Latencies, Rates, percentile
 from agent.telemetry.prom import DaemonCollector, MetricsServer
 from agent.watch import Watches
+from agent.web import app as web_app
+from agent.web.security import Guard, ensure_token
+from agent.web.server import WebServer
+from agent.web.stream import Stream
 from encoders.audio import AudioEncoder
 from encoders.clip import ZeroShot
 from encoders.image import ImageEncoder
@@ -99,15 +104,17 @@ class Daemon:
         self.clip_text = clip_text(self.runtime, store, cfg.models.image, need="image" in modalities)
         texts = [self.text, *([self.clip_text] if self.clip_text else [])]  # a query is answered in each space
 
+        # the page's live stream: a sink like the others, and it hears the bus's match and forget announcements
+        self.stream = Stream(web_app.thumb_links(self.memory.thumbs.root)) if cfg.web.enabled else None
         # standing queries and the encoders' health look at every result, after the publisher and memory
-        self.watches = Watches(
-            d.data_dir, texts, self.publisher.publish_sys, self.publisher.redact, image_probes=self._image_probes
-        )
+        probes = self._image_probes
+        self.watches = Watches(d.data_dir, texts, self._announce, self.publisher.redact, image_probes=probes)
         self.health = Health(derived_spaces={self.text.space})  # non-text vectors there are ConSE
         # moments: a sink of the result stage that puts one fused vector per slice of time back into it
         self.moments = moment_sink(cfg, self.text.space, lambda item: self.fanout.put(item))
         boxes_of = {src.name: self.boxes[src.modality] for src in self.sources}
-        sinks = (self.publisher, self.memory, self.watches, self.health, *([self.moments] if self.moments else []))
+        sinks = (self.publisher, self.memory, self.watches, self.health, self.moments, self.stream)
+        sinks = tuple(s for s in sinks if s is not None)
         self.fanout = FanOut(boxes_of, self.memory.thumbs, sinks, self.latencies)
         self.encoders: dict[str, Encoder] = {}
         if "image" in modalities:
@@ -141,7 +148,7 @@ class Daemon:
             self.sources,
             image=self.encoders.get("image"),  # type: ignore[arg-type]  # ImageEncoder.encode_now
             curve=query_curve,
-            publish=self.publisher.publish_sys,  # sys.forget
+            publish=self._announce,  # sys.forget
             on_pause=self._cut,  # a pause drops the source's frames (and utterances) still waiting or in flight
             flush=self._flush,  # a forget also removes what was encoded (or read) before it
             ops=self.watches.ops(),  # watch_add, watch_list, watch_remove
@@ -157,6 +164,12 @@ class Daemon:
                 cfg.metrics.host, cfg.metrics.port, DaemonCollector(self.status, self.latencies)
             )
             self.metrics.start()
+        self.web: WebServer | None = None
+        self.web_counts = web_app.Counts()
+        if self.stream is not None:  # the page and HTTP API over the same handlers; a busy port stops the start
+            guard = Guard(ensure_token(cfg.web.token, d.data_dir))
+            app = web_app.build(self.service, guard, self.stream, self.memory.thumbs.root, FRAMES, self.web_counts)
+            self.web = WebServer(app, cfg.web.host, cfg.web.port, self.stream)
 
     def start(self) -> None:
         self.memory.start()
@@ -172,6 +185,8 @@ class Daemon:
         if self.speech is not None:
             self.speech.start()
         self.service.start()
+        if self.web is not None:
+            self.web.start()
         self.rates.start()
         for dispatcher in self.dispatchers:
             dispatcher.start()
@@ -184,6 +199,7 @@ class Daemon:
             bus=self.publisher.endpoint,
             query=self.service.endpoint,
             metrics=self.metrics.url if self.metrics else "off",
+            web=self.web.url if self.web else "off",
             data=self.cfg.daemon.data_dir,
         )
         log.info("running", extra=fields)
@@ -207,6 +223,8 @@ class Daemon:
         self.health.close()
         self.publisher.close()
         self.memory.close()
+        if self.web is not None:
+            self.web.close()
         self.service.close()
         if self.curve is not None:
             self.curve.stop()
@@ -222,6 +240,12 @@ class Daemon:
             stop.wait()
         finally:
             self.stop()
+
+    def _announce(self, topic: str, body: dict) -> None:
+        """sys.* and match.* messages: on the bus, and to the page's live stream."""
+        self.publisher.publish_sys(topic, body)
+        if self.stream is not None:
+            self.stream.publish(topic, body)
 
     def _image_probes(self, body: dict) -> list[tuple[str, np.ndarray]]:
         """An image watch's probes: the request image's image-model vectors (its ConSE vector in the text space does
@@ -301,6 +325,7 @@ class Daemon:
             service=ServiceStatus(**self.service.stats()),
             fanout=FanOutStatus(**self.fanout.stats()),
             metrics=self.metrics.url if self.metrics else None,
+            web=WebStatus(self.web.url, **vars(self.web_counts), **self.stream.stats()) if self.web else WebStatus(),
             text=self._text_status(),
             speech=self._speech_status(),
             watch=WatchStatus(**self.watches.stats()),

@@ -230,6 +230,19 @@ class HealthStatus:
 
 
 @dataclass
+class WebStatus:
+    """The page and HTTP API (agent/web)."""
+
+    url: str | None = None  # without its token; None when off
+    requests: int = 0  # /api requests that reached an op
+    refused: int = 0  # no or wrong token, another origin
+    bad: int = 0  # not an op, not JSON, too big, a write as GET, a thumbnail outside the folder
+    clients: int = 0  # live-stream clients now
+    events: int = 0  # events handed to the stream
+    dropped: int = 0  # events slow stream clients lost
+
+
+@dataclass
 class MomentStatus:
     """Moments (agent/moments.py): one fused vector per slice of time from every sense."""
 
@@ -257,6 +270,7 @@ class Status:
     service: ServiceStatus
     fanout: FanOutStatus = field(default_factory=FanOutStatus)
     metrics: str | None = None  # where Prometheus scrapes, None when off
+    web: WebStatus = field(default_factory=WebStatus)
     text: TextStatus = field(default_factory=TextStatus)
     speech: SpeechStatus = field(default_factory=SpeechStatus)
     watch: WatchStatus = field(default_factory=WatchStatus)
@@ -279,6 +293,7 @@ class Status:
             "service": _flat(self.service),
             "fanout": _flat(self.fanout),
             "metrics": self.metrics,
+            "web": _flat(self.web),
             "text": _flat(self.text),
             "speech": _flat(self.speech),
             "watch": _flat(self.watch),
@@ -304,6 +319,7 @@ class Status:
             service=ServiceStatus(**_known(ServiceStatus, d.get("service", {}))),
             fanout=FanOutStatus(**_known(FanOutStatus, d.get("fanout", {}))),
             metrics=d.get("metrics"),
+            web=WebStatus(**_known(WebStatus, d.get("web") or {})),
             text=TextStatus(**_known(TextStatus, d.get("text", {}))),
             speech=SpeechStatus(**_known(SpeechStatus, d.get("speech", {}))),
             watch=WatchStatus(**_known(WatchStatus, d.get("watch", {}))),

@@ -277,6 +277,8 @@ def write_config(tmp: Path, text: str, own_dirs: bool = False) -> Path:
         text = f'[daemon]\ndata_dir = "{tmp / f"data{n}"}"\nruntime_dir = "{run}"\n' + text
     if "[metrics]" not in text:  # any free port: never collide with a user's daemon on 9464
         text += "\n[metrics]\nport = 0\n"
+    if "[web]" not in text:
+        text += "\n[web]\nport = 0\n"
     path = tmp / f"cfg-{n}.toml"
     path.write_text(text)
     return path

@@ -104,6 +104,7 @@ def format_status(st: Status) -> str:
         _watch(st),
         _health(st),
         _moments(st),
+        _web(st),
     ]
     return "\n".join(lines)
 
@@ -157,6 +158,16 @@ def _moments(st: Status) -> str:
     return (
         f"moments every {m.interval_s:g} s: {m.emitted} emitted, {m.pending} open, {m.late} late vectors left out, "
         f"{m.forgotten} dropped by forget"
+    )
+
+
+def _web(st: Status) -> str:
+    w = st.web
+    if w.url is None:
+        return "web page off"
+    return (
+        f"web: {w.requests} API requests, {w.refused} refused (token, origin), {w.bad} bad; "
+        f"{w.clients} live clients ({w.dropped} events dropped for slow ones)"
     )
 
 

@@ -36,6 +36,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from agent.lock import AlreadyRunning
     from agent.sources.available import NoSources, format_table
     from agent.telemetry.prom import MetricsError
+    from agent.web.server import WebError
     from encoders.modelstore import ModelNotBuilt
     from encoders.runtime import DeviceError
     from sinks.bus.keys import KeysError
@@ -45,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except NoSources as e:
         print(f"{e}\nsensorium: no sensor available on this machine; try `make demo`", file=sys.stderr)
         return 2
-    except (ModelNotBuilt, DeviceError, AlreadyRunning, MetricsError, KeysError) as e:
+    except (ModelNotBuilt, DeviceError, AlreadyRunning, MetricsError, WebError, KeysError) as e:
         print(f"sensorium: {e}", file=sys.stderr)
         return 2
     print(format_table(daemon.table), file=sys.stderr)
@@ -74,6 +75,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         from agent.status import Status
 
         print(format_status(Status.from_dict(status)))
+        url = (status.get("web") or {}).get("url")
+        if url:  # the link carries the token when this user can read it (the daemon's data dir)
+            from agent.web.security import read_token
+
+            token = cfg.web.token or read_token(cfg.daemon.data_dir)
+            print(f"page: {url}" + (f"#token={token}" if token else ""))
     return 0
 
 

@@ -127,6 +127,7 @@ class Service:
         self._sock = self._ctx.socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.MAXMSGSIZE, MAX_MSG)
+        self._serving = threading.Lock()  # one request at a time, from ZMQ or HTTP (agent/web)
         self.served = 0
         self.bad_requests = 0
         self.bad_frames = 0  # multipart messages that were not one request (wrong envelope, too big)
@@ -181,6 +182,10 @@ class Service:
 
     def handle(self, raw: bytes, blob: bytes | None = None) -> dict[str, Any]:
         """The reply to one request; `blob` is its binary frame, if any (the handler reads it as body[BLOB])."""
+        with self._serving:
+            return self._handle(raw, blob)
+
+    def _handle(self, raw: bytes, blob: bytes | None) -> dict[str, Any]:
         try:
             try:
                 body = json.loads(raw)

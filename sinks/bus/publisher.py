@@ -17,7 +17,7 @@ import threading
 
 import zmq
 
-from encoders.records import EXTRA_MODALITIES, Encoded
+from encoders.records import Encoded
 from sinks.bus import wire
 from sinks.bus.keys import LOOPBACK, CurveServer, KeysError, check_bind, tcp_host
 
@@ -65,12 +65,7 @@ class Publisher:
     def put(self, item: Encoded, thumb: str | None = None) -> None:
         """One message per vector; `thumb` is a JPEG already on disk (or None), advertised as is."""
         for e in item.embeddings:
-            header = wire.header(
-                e.id, e.ts_ns / 1e9, e.source, e.modality, e.space, e.dim, e.labels, thumb, e.scores,
-                frame=e.frame_id if e.text else None, text=e.text or None, redact=self.redact,
-                extra=e.extra if e.modality in EXTRA_MODALITIES else None,
-            )  # fmt: skip
-            self._send(wire.topic_for(e.modality, e.source), header, e.vector)
+            self._send(wire.topic_for(e.modality, e.source), wire.header_of(e, thumb, self.redact), e.vector)
 
     def publish_sys(self, topic: str, body: dict) -> None:
         """sys.* messages (status, forget): two frames, no vector."""

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from encoders.records import EXTRA_MODALITIES, Embedding
+
 VERSION = 1
 DTYPE = np.dtype("<f4")
 REQUIRED = ("v", "seq", "id", "ts", "source", "modality", "space", "dim", "dtype")
@@ -155,6 +157,15 @@ def header(
     if extra:
         h["extra"] = dict(extra)
     return h
+
+
+def header_of(e: Embedding, thumb: str | None, redact: bool = False) -> dict[str, Any]:
+    """The header of a freshly encoded vector (the publisher's, and the web stream's)."""
+    return header(
+        e.id, e.ts_ns / 1e9, e.source, e.modality, e.space, e.dim, e.labels, thumb, e.scores,
+        frame=e.frame_id if e.text else None, text=e.text or None, redact=redact,
+        extra=e.extra if e.modality in EXTRA_MODALITIES else None,
+    )  # fmt: skip
 
 
 def topic_for(modality: str, source: str) -> str:

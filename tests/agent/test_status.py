@@ -6,7 +6,7 @@ import copy
 from dataclasses import asdict
 
 from agent.cli.control import format_status
-from agent.status import MomentStatus, SourceStatus, SpeechStatus, Status, TextStatus, WatchStatus
+from agent.status import MomentStatus, SourceStatus, SpeechStatus, Status, TextStatus, WatchStatus, WebStatus
 
 # `sensorium status --json` of a screen + microphone daemon before the status was typed (camera added by hand)
 SAMPLE = {
@@ -59,6 +59,7 @@ def test_the_json_round_trips_key_for_key():
     # JSON reads as zeros (and screen text and speech "off")
     new = {"fanout": {"queued": 0, "dropped": 0, "errors": 0}, "text": asdict(TextStatus())}
     new |= {"watch": asdict(WatchStatus()), "health": {}, "health_dropped": 0}  # watches and encoder health (issue 17)
+    new |= {"web": asdict(WebStatus())}  # the page (issue 18): an older daemon's reads as off
     assert st.to_dict() == SAMPLE | new | {"speech": asdict(SpeechStatus()), "moments": asdict(MomentStatus())}
     assert st.speech.state == "off" and st.speech.gated == {} and st.moments.state == "off"
     assert Status.from_dict(st.to_dict()) == st

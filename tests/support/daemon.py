@@ -24,6 +24,8 @@ def start_daemon(tmp_path: Path, text: str) -> tuple[subprocess.Popen, config.Co
     cfg_path = tmp_path / "cfg.toml"
     if "[metrics]" not in text:  # any free port: test daemons run side by side (and next to a user's daemon)
         text += "\n[metrics]\nport = 0\n"
+    if "[web]" not in text:
+        text += "\n[web]\nport = 0\n"
     cfg_path.write_text(text)
     log = open(tmp_path / "daemon.log", "w")
     proc = subprocess.Popen(
