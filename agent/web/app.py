@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -216,7 +217,15 @@ def build(
         Route("/thumbs/{path:path}", thumb),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+
+    async def unrouted(request: Request, exc: Exception) -> Response:  # no such path or method: JSON like the rest
+        code = exc.status_code if isinstance(exc, HTTPException) else 500
+        return _error(
+            code, f"{request.method} {request.url.path}: {exc.detail if isinstance(exc, HTTPException) else exc}"
+        )
+
+    handlers = {HTTPException: unrouted}
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], exception_handlers=handlers)
 
 
 class SecurityHeaders:
