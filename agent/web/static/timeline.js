@@ -27,10 +27,14 @@ export class Timeline {
     this.streams = new Map(); // lane → {source, modality}: lanes shown even when empty
     this.selected = null; // {id, ts} of the memory the detail panel shows
     this.seq = 0;
-    this.drawQueued = false;
+    this.view = null; // what render() drew: per lane its nodes, so live memories change it in place
     this.reloadTimer = null;
     this.wheelAt = 0;
     root.addEventListener("wheel", (e) => this.wheel(e), { passive: false });
+    setInterval(() => {
+      this.placeMarks(); // the now line moves on
+      if (this.follow && nowS() > this.until) this.reloadSoon(0);
+    }, 5000);
     let resize = null;
     window.addEventListener("resize", () => {
       clearTimeout(resize);
@@ -107,8 +111,9 @@ export class Timeline {
   }
 
   select(m) {
-    this.selected = m && m.ts !== undefined ? { id: m.id || null, ts: m.ts } : null;
-    this.draw();
+    this.selected = m && m.ts !== undefined ? { id: m.id || null, ts: m.ts, lane: m.id ? laneOf(m) : null } : null;
+    this.placeMarks();
+    for (const node of this.root.querySelectorAll(".item")) this.mark(node);
   }
 
   // ---- data --------------------------------------------------------------------------------------
@@ -122,7 +127,7 @@ export class Timeline {
         changed = true;
       }
     }
-    if (changed && this.data) this.draw();
+    if (changed && this.data) this.render();
   }
 
   async load() {
@@ -144,7 +149,7 @@ export class Timeline {
     } finally {
       if (seq === this.seq) this.root.removeAttribute("aria-busy");
     }
-    this.draw(true);
+    this.render();
   }
 
   /** At start: the last hour that holds memories, when the hour before now holds none. */
@@ -186,19 +191,28 @@ export class Timeline {
       lane = { lane: name, source: m.source, modality: m.modality, counts: new Array(d.bins).fill(0), items: [] };
       d.lanes.push(lane);
     }
-    if (lane.items.some((it) => it.id === m.id)) return; // the same memory in another embedding space
-    lane.seen = lane.seen || new Set();
-    if (lane.seen.has(m.id)) return;
+    lane.seen = lane.seen || new Set(lane.items.map((it) => it.id));
+    if (lane.seen.has(m.id)) return; // the same memory again, in another embedding space
     lane.seen.add(m.id);
     const bin = Math.min(d.bins - 1, Math.floor((m.ts - d.since) / d.width));
     lane.counts[bin] += 1;
+    let item = null;
     if (!lane.items.some((it) => it.bin === bin)) {
-      const item = { bin, id: m.id, ts: m.ts, source: m.source, modality: m.modality, labels: m.labels || [] };
+      item = { bin, id: m.id, ts: m.ts, source: m.source, modality: m.modality, labels: m.labels || [] };
       Object.assign(item, { thumb: m.thumb || null, thumb_url: m.thumb_url || null, text: m.text || null });
       lane.items.push(item);
       lane.items.sort((a, b) => a.bin - b.bin);
     }
-    this.draw();
+    const view = this.view && this.view.lanes.get(name);
+    if (!view || this.view.empty) {
+      this.render(); // a lane the view did not have yet
+      return;
+    }
+    // in place: nodes under the pointer are never replaced, so a click is not lost to an update
+    this.updateBars(view, lane, bin);
+    view.count.textContent = String(lane.counts.reduce((a, b) => a + b, 0));
+    if (item) this.place(view, item);
+    this.placeMarks();
   }
 
   /** A forget: its items go at once, then the view is read again for exact counts. */
@@ -214,7 +228,7 @@ export class Timeline {
           return a >= lo && a + d.width <= hi ? 0 : n; // bins wholly inside the range are empty now
         });
       }
-      this.draw();
+      this.render();
     }
     if (this.selected && this.selected.ts >= lo && this.selected.ts <= hi) this.select(null);
     this.reloadSoon(300);
@@ -231,26 +245,12 @@ export class Timeline {
 
   // ---- drawing -----------------------------------------------------------------------------------
 
-  draw(now = false) {
-    if (now) {
-      this.drawQueued = false;
-      this.render();
-      return;
-    }
-    if (this.drawQueued) return;
-    this.drawQueued = true;
-    requestAnimationFrame(() => {
-      if (!this.drawQueued) return;
-      this.drawQueued = false;
-      this.render();
-    });
-  }
-
   showRange(since, until) {
-    const same = day(since) === day(until);
-    this.bar.range.textContent = same
-      ? `${day(since)}  ${clock(since)} – ${clock(until)}`
-      : `${day(since)} ${clock(since)} – ${day(until)} ${clock(until)}`;
+    const secs = this.span < 21600; // a view of hours or more reads well enough in minutes
+    this.bar.range.textContent =
+      day(since) === day(until)
+        ? `${day(since)}  ${clock(since, secs)} – ${clock(until, secs)}`
+        : `${day(since)} ${clock(since, secs)} – ${day(until).slice(5)} ${clock(until, secs)}`;
     this.bar.zoom.textContent = duration(this.span);
     this.bar.zoomIn.disabled = this.zoom === ZOOMS.length - 1;
     this.bar.zoomOut.disabled = this.zoom === 0;
@@ -261,7 +261,10 @@ export class Timeline {
     const d = this.data;
     const byName = new Map(d.lanes.map((l) => [l.lane, l]));
     for (const [name, s] of this.streams) {
-      if (!byName.has(name)) byName.set(name, { ...s, lane: name, counts: [], items: [] });
+      if (byName.has(name)) continue;
+      const lane = { ...s, lane: name, counts: new Array(d.bins).fill(0), items: [] };
+      d.lanes.push(lane); // the same object for drawing and for live memories
+      byName.set(name, lane);
     }
     const rank = (l) => [
       l.modality === "moment" ? 9 : (KIND_ORDER[kindOf(l.source)] ?? 3),
@@ -274,25 +277,29 @@ export class Timeline {
     });
   }
 
+  /** The whole view from this.data; live memories and selection then change it in place. */
   render() {
     const d = this.data;
     if (!d) return;
     const width = this.trackWidth();
     const lanes = this.lanes();
+    const empty = !lanes.some((l) => l.counts.some((n) => n > 0));
+    this.view = { width, lanes: new Map(), tracks: [], empty };
     const rows = [this.axis(d, width)];
     for (const lane of lanes) rows.push(this.lane(d, lane, width));
-    if (!lanes.length || !lanes.some((l) => l.counts.some((n) => n > 0))) {
+    if (empty) {
       rows.push(
         el("p", { class: "empty" }, `Nothing captured between ${when(d.since)} and ${when(d.until)}. `,
           "Step back with ←, zoom out, or jump to a time."),
       ); // prettier-ignore
     }
     this.root.replaceChildren(...rows);
+    this.placeMarks();
   }
 
-  x(ts, width) {
+  x(ts) {
     const d = this.data;
-    return ((ts - d.since) / (d.until - d.since)) * width;
+    return ((ts - d.since) / (d.until - d.since)) * this.view.width;
   }
 
   axis(d, width) {
@@ -301,51 +308,59 @@ export class Timeline {
     const ticks = [];
     const offset = -new Date(d.since * 1000).getTimezoneOffset() * 60; // ticks on local round times
     for (let t = Math.ceil((d.since + offset) / stepS) * stepS - offset; t <= d.until; t += stepS) {
+      const x = this.x(t);
+      if (x < 24 || x > width - 24) continue; // a label cut by the edge helps nobody
       const midnight = clock(t, false) === "00:00" && stepS >= 3600;
       const label = midnight ? day(t).slice(5) : clock(t, stepS < 60);
-      ticks.push(el("span", { class: "tick", style: `left:${this.x(t, width).toFixed(1)}px` }, label));
+      ticks.push(el("span", { class: "tick", style: `left:${x.toFixed(1)}px` }, label));
     }
-    return el("div", { class: "axis", "aria-hidden": "true" }, el("div", { class: "lane-label" }),
-      el("div", { class: "track" }, ...ticks, ...this.marks(d, width))); // prettier-ignore
+    const track = el("div", { class: "track" }, ...ticks);
+    this.view.tracks.push(track);
+    return el("div", { class: "axis", "aria-hidden": "true" }, el("div", { class: "lane-label" }), track);
   }
 
-  /** The "now" line and the selected memory's line, when in view. */
-  marks(d, width) {
-    const out = [];
+  /** The "now" line and the selected memory's line in every track, when in view. */
+  placeMarks() {
+    if (!this.view || !this.data) return;
+    const d = this.data;
     const t = nowS();
-    if (t >= d.since && t <= d.until) out.push(el("div", { class: "now-mark", style: `left:${this.x(t, width)}px` }));
     const s = this.selected;
-    if (s && s.ts >= d.since && s.ts <= d.until) {
-      out.push(el("div", { class: "cursor-mark", style: `left:${this.x(s.ts, width)}px` }));
+    const at = {
+      "now-mark": t >= d.since && t <= d.until ? this.x(t) : null,
+      "cursor-mark": s && s.ts >= d.since && s.ts <= d.until ? this.x(s.ts) : null,
+    };
+    for (const track of this.view.tracks) {
+      for (const [cls, x] of Object.entries(at)) {
+        let node = track.querySelector(`:scope > .${cls}`);
+        if (x === null) {
+          if (node) node.remove();
+          continue;
+        }
+        if (!node) track.append((node = el("div", { class: cls })));
+        node.style.left = `${x.toFixed(1)}px`;
+      }
     }
-    return out;
   }
 
   lane(d, lane, width) {
     const kind = lane.modality in ITEM_W ? lane.modality : "text";
-    const total = lane.counts.reduce((a, b) => a + b, 0);
     const name = senseName(lane.source, lane.modality);
-    const bars = this.bars(d, lane, width);
-    const strip = el("div", { class: "strip" }, ...this.items(d, lane, kind, width, name));
-    const label = el("div", { class: "lane-label", title: lane.lane },
-      el("span", { class: "lane-name", text: name }), el("span", { class: "lane-count", text: String(total) })); // prettier-ignore
-    const track = el("div", { class: "track" }, bars, strip, ...this.marks(d, width));
+    const view = { lane: lane.lane, kind, name, bars: new Map(), max: 0, right: -Infinity };
+    view.barsBox = this.barsBox(d, lane);
+    view.strip = el("div", { class: "strip" });
+    view.count = el("span", { class: "lane-count", text: String(lane.counts.reduce((a, b) => a + b, 0)) });
+    this.view.lanes.set(lane.lane, view);
+    view.max = Math.max(1, ...lane.counts);
+    lane.counts.forEach((n, i) => n && this.updateBars(view, lane, i));
+    for (const it of lane.items) this.place(view, it);
+    const label = el("div", { class: "lane-label", title: lane.lane }, el("span", { class: "lane-name", text: name }), view.count);
+    const track = el("div", { class: "track" }, view.barsBox, view.strip);
+    this.view.tracks.push(track);
     return el("div", { class: `lane lane-${kind}`, data: { lane: lane.lane }, role: "group", "aria-label": name }, label, track);
   }
 
-  bars(d, lane, width) {
-    const max = Math.max(1, ...lane.counts);
-    const w = width / d.bins;
-    const nodes = [];
-    lane.counts.forEach((n, i) => {
-      if (!n) return;
-      const a = d.since + i * d.width;
-      const h = Math.max(12, Math.round((Math.sqrt(n) / Math.sqrt(max)) * 100));
-      const style = `left:${(i * w).toFixed(1)}px;width:${Math.max(1, w - 1).toFixed(1)}px;height:${h}%`;
-      const title = `${n} ${n === 1 ? "memory" : "memories"}, ${clock(a)} – ${clock(a + d.width)}`;
-      nodes.push(el("div", { class: "bar", style, title }));
-    });
-    const box = el("div", { class: "bars" }, ...nodes);
+  barsBox(d, lane) {
+    const box = el("div", { class: "bars" });
     box.addEventListener("click", (e) => {
       const r = box.getBoundingClientRect();
       const bin = Math.min(d.bins - 1, Math.floor(((e.clientX - r.left) / r.width) * d.bins));
@@ -356,37 +371,66 @@ export class Timeline {
     return box;
   }
 
-  /** The lane's representative memories, left to right, each where its bin is, skipping those that would
-   *  overlap the one before (zoom in to see them). */
-  items(d, lane, kind, width, name) {
-    const w = ITEM_W[kind];
-    const binW = width / d.bins;
-    const nodes = [];
-    let right = -Infinity;
-    for (const it of lane.items) {
-      let x = Math.max(0, it.bin * binW + binW / 2 - w / 2);
-      x = Math.min(x, width - w);
-      if (x < right + GAP) continue;
-      right = x + w;
-      nodes.push(this.item(it, kind, x, name));
+  /** Bin `bin`'s bar at its count; every bar of the lane when the lane's largest count grew. */
+  updateBars(view, lane, bin) {
+    const d = this.data;
+    const n = lane.counts[bin];
+    const rescale = n > view.max;
+    view.max = Math.max(view.max, n);
+    const height = (k) => `${Math.max(12, Math.round((Math.sqrt(k) / Math.sqrt(view.max)) * 100))}%`;
+    let bar = view.bars.get(bin);
+    if (!bar) {
+      const w = this.view.width / d.bins;
+      bar = el("div", { class: "bar", style: `left:${(bin * w).toFixed(1)}px;width:${Math.max(1, w - 1).toFixed(1)}px` });
+      view.bars.set(bin, bar);
+      view.barsBox.append(bar);
     }
-    return nodes;
+    const a = d.since + bin * d.width;
+    bar.title = `${n} ${n === 1 ? "memory" : "memories"}, ${clock(a)} – ${clock(a + d.width)}`;
+    bar.style.height = height(n);
+    if (rescale) for (const [i, b] of view.bars) b.style.height = height(lane.counts[i]);
   }
 
-  item(it, kind, x, name) {
+  /** Put a memory where its bin is, unless it would overlap the one before (zoom in to see it). Items
+   *  come left to right: the view's first items from the reply, then live ones, which are the newest. */
+  place(view, it) {
+    const w = ITEM_W[view.kind];
+    const width = this.view.width;
+    const binW = width / this.data.bins;
+    const x = Math.min(Math.max(0, it.bin * binW + binW / 2 - w / 2), width - w);
+    if (x < view.right + GAP) return;
+    view.right = x + w;
+    view.strip.append(this.item(it, view, x));
+  }
+
+  /** Mark the selected memory's item, or its bin's item when another memory stands for that bin. */
+  mark(node, lane = node.closest(".lane")?.dataset.lane) {
+    const s = this.selected;
+    const d = this.data;
+    const bin = (ts) => Math.floor((ts - d.since) / d.width);
+    const on =
+      !!s &&
+      (s.id === node.dataset.id ||
+        (!!s.lane && s.lane === lane && bin(s.ts) === bin(Number(node.dataset.ts))));
+    node.classList.toggle("selected", on);
+    if (on) node.setAttribute("aria-current", "true");
+    else node.removeAttribute("aria-current");
+  }
+
+  item(it, view, x) {
+    const { kind, name } = view;
     const g = gist(it);
     const title = `${when(it.ts)} · ${name}${g ? " — " + g : ""}`;
-    const selected = this.selected && this.selected.id === it.id;
     const b = el("button", {
       type: "button",
-      class: `item${selected ? " selected" : ""}`,
+      class: "item",
       data: { id: it.id, ts: String(it.ts) },
       style: `left:${x.toFixed(1)}px`,
       title,
       "aria-label": title,
-      "aria-current": selected ? "true" : null,
       onclick: () => this.onPick(it),
     });
+    this.mark(b, view.lane);
     if (kind === "image") {
       if (it.thumb_url) b.append(el("img", { class: "thumb", src: it.thumb_url, alt: "", loading: "lazy", decoding: "async" }));
       else b.append(el("span", { class: "no-thumb", text: "no image" }));
