@@ -87,7 +87,10 @@ function main() {
     detail.forgot(since, until);
   };
   new Forget($("forget-panel"), forgot);
-  const status = new StatusPanel($("status-panel"), (st) => timeline.setStreams(streams(st)));
+  const status = new StatusPanel($("status-panel"), (st) => {
+    timeline.setStreams(streams(st));
+    if (timeline.data && timeline.data.failed) timeline.reloadSoon(0); // the daemon is back
+  });
   status.start().finally(() => timeline.start());
   listen(timeline, forgot, show);
 }
@@ -136,10 +139,9 @@ function listen(timeline, forgot, show) {
 /** A watch fired: a short note in the header; choosing it shows the moment. */
 function announce(m, show) {
   const box = $("matches");
-  const text = `watch “${m.watch}” matched · ${senseName(m.source, m.modality)} · ${when(m.ts)}`;
-  const b = el("button", { type: "button", class: "match", text, onclick: () => show(m, true) });
-  box.prepend(b);
-  while (box.children.length > 3) box.lastChild.remove();
+  const text = `watch “${m.watch}” · ${senseName(m.source, m.modality)} · ${when(m.ts)}`;
+  const b = el("button", { type: "button", class: "match", text, title: "Show this moment", onclick: () => show(m, true) });
+  box.replaceChildren(b); // the newest only: the header has room for one
   setTimeout(() => b.remove(), 30000);
 }
 

@@ -30,10 +30,12 @@ export class StatusPanel {
       const { status } = await get("status");
       this.show(status);
       this.note.hidden = true;
+      this.root.classList.remove("stale");
       this.onStatus(status);
     } catch (e) {
       this.note.textContent = `Status: ${e.message}`;
       this.note.hidden = false;
+      this.root.classList.add("stale"); // what is shown is from the last answer
       if (e.status === 401) return; // the token banner says what to do; polling would only repeat it
     }
     this.timer = setTimeout(() => this.refresh(), EVERY_MS);
@@ -84,7 +86,7 @@ export class StatusPanel {
         el("span", { class: "src-buttons" }, pause, resume)),
       el("div", { class: "src-rates muted" }),
       el("div", { class: "src-counts muted" }),
-      el("div", { class: "src-error" })); // prettier-ignore
+      el("div", { class: "src-error" }));
   }
 
   fillSource(row, s) {
@@ -126,11 +128,11 @@ export class StatusPanel {
     const t = st.text || {};
     add("screen text", t.state === "on"
       ? `on ${t.device || "?"} · ${int(t.read)} frames read · ${int(t.memories)} memories`
-      : t.state || "off", !!t.errors); // prettier-ignore
+      : t.state || "off", !!t.errors);
     const s = st.speech || {};
     add("speech", s.state === "on"
       ? `${s.model || "?"} · ${s.device || "?"} · ${int(s.transcribed)} utterances · ${int(s.memories)} memories`
-      : s.state || "off", !!s.errors); // prettier-ignore
+      : s.state || "off", !!s.errors);
     const mo = st.moments || {};
     add("moments", mo.state === "on" ? `every ${mo.interval_s} s · ${int(mo.emitted)} emitted` : mo.state || "off");
     const w = st.watch || {};
@@ -173,7 +175,7 @@ export class Forget {
 
   async forget(since, until) {
     const ask = `Forget everything captured from ${when(since)} to ${when(until)}?\n\n` +
-      "Memories, thumbnails and words in this range are deleted for good."; // prettier-ignore
+      "Memories, thumbnails and words in this range are deleted for good.";
     if (!window.confirm(ask)) return this.say("Nothing forgotten.");
     try {
       const reply = await post("forget", { since, until });

@@ -60,7 +60,7 @@ export class Detail {
     anchor.append(
       el("div", { class: "anchor-text" },
         el("div", { class: "meta", text: `${senseName(m.source, m.modality)} · ${clock(m.ts)}` }),
-        el("div", { class: "gist", text: gist(m) || "" })), // prettier-ignore
+        el("div", { class: "gist", text: gist(m) || "" })),
     );
     return el("div", {}, out, anchor);
   }
@@ -78,7 +78,7 @@ export class Detail {
     }
     const kind = g.modality === "image" ? "images" : "rows";
     return el("section", { class: `sense sense-${kind}`, data: { sense: g.sense } },
-      el("h3", { text: senseName(g.source, g.modality) }), list); // prettier-ignore
+      el("h3", { text: senseName(g.source, g.modality) }), list);
   }
 
   anchorTs() {

@@ -130,7 +130,7 @@ export class Search {
     const meta = el("span", { class: "meta" },
       el("time", { datetime: new Date(r.ts * 1000).toISOString(), text: when(r.ts) }),
       el("span", { class: "sense-name", text: senseName(r.source, r.modality) }),
-      el("span", { class: "score", title: "best cosine similarity", text: score })); // prettier-ignore
+      el("span", { class: "score", title: "best cosine similarity", text: score }));
     const body = el("span", { class: "result-body" }, meta);
     if (r.labels && r.labels.length && !r.text) body.append(el("span", { class: "labels", text: r.labels.slice(0, 4).join(", ") }));
     if (r.snippet) body.append(el("span", { class: "snippet" }, ...marked(r.snippet)));

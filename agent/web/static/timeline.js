@@ -66,9 +66,9 @@ export class Timeline {
     return this.load();
   }
 
-  /** Centre the view on `ts` (at zoom level `zoom` when given) and mark it. */
+  /** Centre the view on `ts`, at the zoom level `zoom` seconds wide when given (one of ZOOMS). */
   centre(ts, zoom) {
-    if (zoom !== undefined) this.zoom = ZOOMS.indexOf(zoom) >= 0 ? ZOOMS.indexOf(zoom) : this.zoom;
+    if (ZOOMS.includes(zoom)) this.zoom = ZOOMS.indexOf(zoom);
     this.until = ts + this.span / 2;
     this.follow = false;
     return this.load();
@@ -145,7 +145,7 @@ export class Timeline {
     } catch (e) {
       if (seq !== this.seq) return;
       this.bar.note.textContent = `timeline: ${e.message}`;
-      this.data = { since, until, bins, width: (until - since) / bins, lanes: [] };
+      this.data = { since, until, bins, width: (until - since) / bins, lanes: [], failed: true };
     } finally {
       if (seq === this.seq) this.root.removeAttribute("aria-busy");
     }
@@ -287,11 +287,11 @@ export class Timeline {
     this.view = { width, lanes: new Map(), tracks: [], empty };
     const rows = [this.axis(d, width)];
     for (const lane of lanes) rows.push(this.lane(d, lane, width));
-    if (empty) {
+    if (empty && !d.failed) {
       rows.push(
         el("p", { class: "empty" }, `Nothing captured between ${when(d.since)} and ${when(d.until)}. `,
           "Step back with ←, zoom out, or jump to a time."),
-      ); // prettier-ignore
+      );
     }
     this.root.replaceChildren(...rows);
     this.placeMarks();
