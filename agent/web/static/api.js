@@ -92,8 +92,8 @@ export function post(op, body = {}) {
 
 // ---- DOM: text goes in as text, never as markup ----------------------------------------------------
 
-/** An element: `props` sets className, text, dataset, attributes (and on<event> listeners); children are
- *  nodes or strings (as text nodes). */
+/** An element: `props` sets className, text, dataset, style (an object), attributes and on<event> listeners;
+ *  children are nodes or strings (as text nodes). */
 export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {
@@ -101,6 +101,7 @@ export function el(tag, props = {}, ...children) {
     if (k === "class") node.className = v;
     else if (k === "text") node.textContent = v;
     else if (k === "data") Object.assign(node.dataset, v);
+    else if (k === "style") Object.assign(node.style, v); // CSSOM, not a style attribute: fine under a strict CSP
     else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v === true ? "" : String(v));
   }

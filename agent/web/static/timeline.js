@@ -13,6 +13,7 @@ const KIND_ORDER = { screen: 0, camera: 1, microphone: 2 };
 const MODALITY_ORDER = { image: 0, audio: 0, text: 1, moment: 2 };
 
 const nowS = () => Date.now() / 1000;
+const px = (x) => `${x.toFixed(1)}px`;
 
 export class Timeline {
   /** `root`: #timeline; `bar`: the toolbar's range and zoom labels and buttons; `onPick(item | {at})`. */
@@ -312,7 +313,7 @@ export class Timeline {
       if (x < 24 || x > width - 24) continue; // a label cut by the edge helps nobody
       const midnight = clock(t, false) === "00:00" && stepS >= 3600;
       const label = midnight ? day(t).slice(5) : clock(t, stepS < 60);
-      ticks.push(el("span", { class: "tick", style: `left:${x.toFixed(1)}px` }, label));
+      ticks.push(el("span", { class: "tick", style: { left: px(x) } }, label));
     }
     const track = el("div", { class: "track" }, ...ticks);
     this.view.tracks.push(track);
@@ -337,7 +338,7 @@ export class Timeline {
           continue;
         }
         if (!node) track.append((node = el("div", { class: cls })));
-        node.style.left = `${x.toFixed(1)}px`;
+        node.style.left = px(x);
       }
     }
   }
@@ -381,7 +382,7 @@ export class Timeline {
     let bar = view.bars.get(bin);
     if (!bar) {
       const w = this.view.width / d.bins;
-      bar = el("div", { class: "bar", style: `left:${(bin * w).toFixed(1)}px;width:${Math.max(1, w - 1).toFixed(1)}px` });
+      bar = el("div", { class: "bar", style: { left: px(bin * w), width: px(Math.max(1, w - 1)) } });
       view.bars.set(bin, bar);
       view.barsBox.append(bar);
     }
@@ -425,7 +426,7 @@ export class Timeline {
       type: "button",
       class: "item",
       data: { id: it.id, ts: String(it.ts) },
-      style: `left:${x.toFixed(1)}px`,
+      style: { left: px(x) },
       title,
       "aria-label": title,
       onclick: () => this.onPick(it),
