@@ -147,6 +147,9 @@ class MemoryStatus:
     thumb_errors: int = 0
     retention_errors: int = 0
     keyword_errors: int = 0  # keyword index (sinks/memory/keywords.py) writes or reads that failed
+    disk_bytes: int | None = None  # the data dir on disk, measured every few minutes (None: not yet)
+    budget_bytes: int = 0  # store.retention_bytes (0: no cap)
+    retention_days: float = 0.0  # store.retention_days (0: keep forever)
 
 
 @dataclass

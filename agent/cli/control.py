@@ -99,6 +99,7 @@ def format_status(st: Status) -> str:
         f"published {pub.sent} (dropped {pub.dropped}); stored {mem.stored} (failed {mem.failed})",
         f"store lag {_num(mem.store_lag_s)} s; spool {mem.spool_rows} rows "
         f"({mem.spool_bytes} bytes); {_store_process(mem)}; metrics {st.metrics or 'off'}",
+        _disk(mem),
         _text(st),
         _speech(st),
         _watch(st),
@@ -159,6 +160,13 @@ def _moments(st: Status) -> str:
         f"moments every {m.interval_s:g} s: {m.emitted} emitted, {m.pending} open, {m.late} late vectors left out, "
         f"{m.forgotten} dropped by forget"
     )
+
+
+def _disk(mem: MemoryStatus) -> str:
+    used = "not measured yet" if mem.disk_bytes is None else f"{mem.disk_bytes / 1e6:.1f} MB"
+    budget = f"of {mem.budget_bytes / 1e6:.0f} MB" if mem.budget_bytes else "(no size cap)"
+    keep = f"kept {mem.retention_days:g} days" if mem.retention_days else "kept forever"
+    return f"storage {used} {budget}, {keep}"
 
 
 def _web(st: Status) -> str:

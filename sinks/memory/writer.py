@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -56,6 +57,7 @@ __all__ = ["KEYWORDS", "Hit", "Memory"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRY_MAX_S = 30.0
+DISK_EVERY_S = 300.0  # how often the data dir's size is measured for status (a walk of every file)
 
 
 class Memory:
@@ -85,6 +87,7 @@ class Memory:
             from sinks.memory.store import BucketStore  # chromadb, in this process
 
             self.store = BucketStore(data_dir / "chroma", url, parse_bucket(bucket))
+        self.data_dir = data_dir
         self.spool = Spool(data_dir / "spool")
         self.keywords = Keywords(data_dir / "keywords")  # local to this daemon, also with a store server
         self.thumbs = Thumbnails(data_dir / "thumbs" if thumbnails else None, thumb_width)
@@ -103,6 +106,8 @@ class Memory:
         self._retry_at = 0.0  # monotonic: next replay attempt
         self._backoff = retry_s
         self._retention_at = 0.0  # monotonic: next retention run
+        self._disk_at = 0.0  # monotonic: next measure of disk_bytes
+        self.disk_bytes: int | None = None  # the data dir on disk (memory, keywords, thumbnails, spool), when measured
         self.recovered = self.spool.rows
         self.received = 0  # rows accepted by put
         self.stored = 0  # rows the store took (new or replayed)
@@ -212,6 +217,9 @@ class Memory:
         return fut.result(timeout)
 
     def _maintain(self) -> None:
+        if time.monotonic() >= self._disk_at:
+            self._disk_at = time.monotonic() + DISK_EVERY_S
+            self.disk_bytes = disk_usage(self.data_dir)
         if len(self.spool) and time.monotonic() >= self._retry_at:
             self._replay()
         if (self.retention_days or self.retention_bytes) and time.monotonic() >= self._retention_at:
@@ -466,6 +474,9 @@ class Memory:
             "thumb_errors": self.thumbs.errors,
             "retention_errors": self.retention_errors,
             "keyword_errors": self.keyword_errors,
+            "disk_bytes": self.disk_bytes,
+            "budget_bytes": self.retention_bytes,
+            "retention_days": self.retention_days,
         }
 
     def _known_buckets(self) -> int | None:
@@ -477,6 +488,25 @@ class Memory:
     def _queue_head_ts(self) -> float | None:
         with self._q.mutex:
             return self._q.queue[0][0].frame.ts_ns / 1e9 if self._q.queue else None
+
+
+def disk_usage(root: Path) -> int:
+    """Bytes allocated on disk under `root` (a file that vanishes meanwhile counts as gone)."""
+    total, todo = 0, [root]
+    while todo:
+        try:
+            with os.scandir(todo.pop()) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            todo.append(Path(entry.path))
+                        else:
+                            total += entry.stat(follow_symlinks=False).st_blocks * 512
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total
 
 
 def _valid(v: Any) -> bool:

@@ -60,6 +60,7 @@ def test_the_json_round_trips_key_for_key():
     new = {"fanout": {"queued": 0, "dropped": 0, "errors": 0}, "text": asdict(TextStatus())}
     new |= {"watch": asdict(WatchStatus()), "health": {}, "health_dropped": 0}  # watches and encoder health (issue 17)
     new |= {"web": asdict(WebStatus())}  # the page (issue 18): an older daemon's reads as off
+    new["memory"] = SAMPLE["memory"] | {"disk_bytes": None, "budget_bytes": 0, "retention_days": 0.0}  # storage
     assert st.to_dict() == SAMPLE | new | {"speech": asdict(SpeechStatus()), "moments": asdict(MomentStatus())}
     assert st.speech.state == "off" and st.speech.gated == {} and st.moments.state == "off"
     assert Status.from_dict(st.to_dict()) == st
