@@ -255,6 +255,25 @@ def around(
     return request(endpoint, body, timeout, keys=keys)
 
 
+def timeline(
+    endpoint: str,
+    since: float | dt.datetime,
+    until: float | dt.datetime,
+    bins: int = 120,
+    timeout: float = 30.0,
+    keys: ClientKeys | None = None,
+) -> dict:
+    """What was captured in [since, until] (at most 31 days), cut into `bins` (1..500) equal parts.
+
+    Returns {"since", "until", "bins", "width" (seconds per part), "lanes": [{"lane": stream ("screen0",
+    "screen0#text", "mic0#text", "all" for moments), "source", "modality", "counts": [memories per part],
+    "items": [{"bin", "id", "ts", "source", "modality", "labels", "thumb", "text"}]}]}: one item per non-empty
+    part, its earliest memory; each memory counted once, however many embedding spaces it has.
+    """
+    body = {"op": "timeline", "since": _unix(since), "until": _unix(until), "bins": bins}
+    return request(endpoint, body, timeout, keys=keys)
+
+
 def _topic_filter(prefix: str) -> dict[str, str | None]:
     """The modality/source a topic prefix pins down, so the store sends less; the prefix is applied as well."""
     parts = prefix.split(".")

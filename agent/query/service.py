@@ -21,7 +21,8 @@ Messages that are not a REQ envelope with one or two body frames, and JSON over 
 counted in `bad_frames` (answered when there is an envelope to answer to).
 
 `{"op": "around", "id" | "at", "window", "k", "elsewhere"}`: what every sense captured near a moment, and
-the other times most like it (agent/query/around.py).
+the other times most like it (agent/query/around.py). `{"op": "timeline", "since", "until", "bins"}`: per stream, how
+many memories each of `bins` equal parts of the window holds and the first of each (agent/query/timeline.py).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from agent.query.search import (
     opt_number,
     opt_str,
 )
+from agent.query.timeline import Timeline
 from agent.sources import Source
 from sinks.bus.keys import CurveServer, KeysError, check_bind
 from sinks.memory import Memory
@@ -115,6 +117,7 @@ class Service:
             "resume": self.resume,
             "forget": self.forget,
             "around": Around(memory),  # agent/query/around.py
+            "timeline": Timeline(memory),  # agent/query/timeline.py
             **(ops or {}),
         }
         self.searcher = Searcher(memory, texts, image, min_score)

@@ -13,21 +13,31 @@ import threading
 
 import numpy as np
 
+MAX_NS = (1 << 63) - 1  # capture times are kept as int64 nanoseconds
+
+
+def split_ns(id_: str) -> tuple[str, int] | None:
+    """'<stream>-<ts_ns>' → (stream, ts_ns); None for an id without a time in it."""
+    stream, _, tail = id_.rpartition("-")
+    return (stream, int(tail)) if stream and tail.isdigit() else None
+
 
 def split_id(id_: str) -> tuple[str, float] | None:
-    source, _, tail = id_.rpartition("-")
-    return (source, int(tail) / 1e9) if source and tail.isdigit() else None
+    parts = split_ns(id_)
+    return None if parts is None else (parts[0], parts[1] / 1e9)
 
 
 class RowIndex:
     def __init__(self, ids: list[str]) -> None:
         self._lock = threading.Lock()
         self._ids: list[str] = []
-        self._ts: list[float] = []
-        self._src: list[str] = []
+        self._ns: list[int] = []
+        self._stream: list[int] = []  # per row, its stream's place in _streams
+        self._streams: list[str] = []
+        self._codes: dict[str, int] = {}
         self._known: set[str] = set()
-        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self.foreign = 0  # ids without a time in them (not written by sensorium): filtered reads skip them
+        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # ids, ts, ns, stream
+        self.foreign = 0  # ids without a time (not written by sensorium), or past int64 ns: filtered reads skip them
         self.add(ids)
 
     def __len__(self) -> int:
@@ -39,14 +49,18 @@ class RowIndex:
             for id_ in ids:
                 if id_ in self._known:
                     continue
-                parts = split_id(id_)
-                if parts is None:
+                parts = split_ns(id_)
+                if parts is None or parts[1] > MAX_NS:
                     self.foreign += 1
                     continue
                 self._known.add(id_)
                 self._ids.append(id_)
-                self._src.append(parts[0])
-                self._ts.append(parts[1])
+                self._ns.append(parts[1])
+                code = self._codes.get(parts[0])
+                if code is None:
+                    code = self._codes[parts[0]] = len(self._streams)
+                    self._streams.append(parts[0])
+                self._stream.append(code)
             self._arrays = None
 
     def remove(self, ids: list[str]) -> None:
@@ -54,28 +68,40 @@ class RowIndex:
         with self._lock:
             keep = [i for i, id_ in enumerate(self._ids) if id_ not in gone]
             self._ids = [self._ids[i] for i in keep]
-            self._ts = [self._ts[i] for i in keep]
-            self._src = [self._src[i] for i in keep]
+            self._ns = [self._ns[i] for i in keep]
+            self._stream = [self._stream[i] for i in keep]
             self._known -= gone
             self._arrays = None
 
     def sources(self) -> dict[str, str]:
         """One id per stream, to learn the stream's modality from."""
         with self._lock:
-            return {s: id_ for s, id_ in zip(self._src, self._ids, strict=True)}
+            return {self._streams[c]: id_ for c, id_ in zip(self._stream, self._ids, strict=True)}
+
+    def _columns(self) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], list[str]]:
+        with self._lock:
+            if self._arrays is None:
+                ns = np.array(self._ns, dtype=np.int64)
+                ids = np.array(self._ids, dtype=object)
+                self._arrays = (ids, ns / 1e9, ns, np.array(self._stream, dtype=np.int32))
+            return self._arrays, list(self._streams)
 
     def select(self, since: float | None, until: float | None, sources: set[str] | None = None) -> list[str]:
         """Ids with since <= ts <= until (and stream in `sources` if given)."""
-        with self._lock:
-            if self._arrays is None:
-                ids, src = np.array(self._ids, dtype=object), np.array(self._src, dtype=object)
-                self._arrays = (ids, np.array(self._ts), src)
-            ids, ts, src = self._arrays
+        (ids, ts, _, stream), names = self._columns()
         mask = np.ones(len(ids), bool)
         if since is not None:
             mask &= ts >= since
         if until is not None:
             mask &= ts <= until
         if sources is not None:
-            mask &= np.isin(src, list(sources))
+            mask &= np.isin(stream, [c for c, name in enumerate(names) if name in sources])
         return ids[mask].tolist()
+
+    def times(self, since_ns: int, until_ns: int) -> dict[str, np.ndarray]:
+        """Capture times (int64 ns) of the rows with since_ns <= ns <= until_ns, by stream (a timeline's counts:
+        no id strings are touched)."""
+        (_, _, ns, stream), names = self._columns()
+        mask = (ns >= since_ns) & (ns <= until_ns)
+        ns, stream = ns[mask], stream[mask]
+        return {names[c]: ns[stream == c] for c in np.unique(stream).tolist()}

@@ -29,6 +29,16 @@ class Hit:
     extra: dict[str, str] | None = None  # metadata (speech: start, end, language, confidence; a moment: end, senses)
 
 
+@dataclass(frozen=True)
+class Lane:
+    """One stream's memories in a window cut into equal bins: how many fell in each bin, and the earliest of each
+    non-empty bin (score 0, space: where its metadata was read)."""
+
+    stream: str
+    counts: list[int]
+    items: list[tuple[int, Hit]]  # (bin, its earliest memory), by bin
+
+
 def capture_ts(id_: str, meta: dict) -> float:
     """The capture time of a row, exactly as its live bus header had it: from the frame's id
     ("<source>-<ts_ns>"), since Chroma returns some float metadata a few ulp off (measured: ~12 % of them)."""

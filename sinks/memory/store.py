@@ -27,8 +27,8 @@ from chromadb.config import Settings
 from chromadb.errors import InvalidArgumentError, NotFoundError
 
 from sinks.memory.buckets import Bucket, BucketIndex, bucket_start, collection_name, split
-from sinks.memory.rowindex import RowIndex, split_id
-from sinks.memory.rows import Hit, Refused, hit_from
+from sinks.memory.rowindex import MAX_NS, RowIndex, split_id
+from sinks.memory.rows import Hit, Lane, Refused, hit_from
 from sinks.memory.spool import Record
 
 log = logging.getLogger(__name__)
@@ -314,6 +314,50 @@ class BucketStore:
             for id_, meta, doc in zip(got["ids"], got["metadatas"], got["documents"], strict=True):
                 out.append((hit_from(id_, meta, b.space, 0.0, doc), spaces[id_]))
         return out
+
+    def timeline(self, since: float, until: float, bins: int) -> list[Lane]:
+        """Per stream, how many memories were captured in each of `bins` equal parts of [since, until] (since < until,
+        the last part includes `until`) and the earliest of each non-empty part, each memory once however many spaces
+        it has a row in. Counted from the row indexes by the times in the ids; only the chosen memories' metadata is
+        read (one read per bucket), so a full window costs its bins, not its rows."""
+        lo, hi = round(since * 1e9), round(until * 1e9)
+        # part i is [edges[i], edges[i + 1]): exact in integer ns; clipped to the row indexes' int64 range, which
+        # moves no row across an edge
+        edges = np.array([min(max(lo + (hi - lo) * i // bins, 0), MAX_NS) for i in range(bins + 1)], np.int64)
+        found: dict[str, list[tuple[np.ndarray, Bucket]]] = {}  # stream → its times in each bucket
+        for b in self.buckets(None, since, until):
+            try:
+                times = self._row_index(b).times(int(edges[0]), int(edges[-1]))
+            except NotFoundError:
+                self._forget_col(b)
+                continue
+            for stream, ns in times.items():
+                found.setdefault(stream, []).append((ns, b))
+        counts: dict[str, list[int]] = {}
+        chosen: dict[Bucket, list[tuple[str, int]]] = {}  # where to read each chosen memory (any of its spaces)
+        for stream, parts in found.items():
+            ns, first = np.unique(np.concatenate([t for t, _ in parts]), return_index=True)  # sorted, each once
+            where = np.repeat(np.arange(len(parts)), [len(t) for t, _ in parts])[first]
+            starts = np.searchsorted(ns, edges[:-1])  # the first memory at or after each part's start
+            n = np.diff(np.append(starts, len(ns)))
+            counts[stream] = n.tolist()
+            for i in np.flatnonzero(n).tolist():
+                chosen.setdefault(parts[where[starts[i]]][1], []).append((f"{stream}-{ns[starts[i]]}", i))
+        items: dict[str, list[tuple[int, Hit]]] = {}
+        for b, picks in chosen.items():
+            bin_of = dict(picks)
+            try:
+                got = self._col(b).get(ids=list(bin_of), include=["metadatas", "documents"])
+            except NotFoundError:  # dropped meanwhile: its memories are gone
+                self._forget_col(b)
+                continue
+            for id_, meta, doc in zip(got["ids"], got["metadatas"], got["documents"], strict=True):
+                items.setdefault(id_.rpartition("-")[0], []).append(
+                    (bin_of[id_], hit_from(id_, meta, b.space, 0.0, doc))
+                )
+        return [
+            Lane(stream, counts[stream], sorted(items[stream], key=lambda item: item[0])) for stream in sorted(items)
+        ]
 
     def span(self) -> tuple[float, float] | None:
         """Capture times of the oldest and newest rows (None when memory is empty), from the row indexes of the

@@ -198,6 +198,7 @@ class RemoteStore:
     range = _forward("range")
     vectors = _forward("vectors")
     near = _forward("near")
+    timeline = _forward("timeline")
     span = _forward("span")
     count = _forward("count")
     bucket_count = _forward("bucket_count")

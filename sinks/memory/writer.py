@@ -44,7 +44,7 @@ from encoders.records import EXTRA_MODALITIES, Encoded
 from sinks.memory import retention
 from sinks.memory.buckets import parse_bucket
 from sinks.memory.keywords import Keywords, Row
-from sinks.memory.rows import KEYWORDS, Hit, Refused
+from sinks.memory.rows import KEYWORDS, Hit, Lane, Refused
 from sinks.memory.spool import Record, Spool
 from sinks.memory.storeproc import RemoteStore
 from sinks.memory.thumbs import Thumbnails
@@ -437,6 +437,11 @@ class Memory:
         """Per stream (source, or its text memories) the `k` rows in [since, until] nearest `at`, each once with
         the spaces it has vectors in (the `around` op); no vectors are read."""
         return self.store.near(at, since, until, k)
+
+    def timeline(self, since: float, until: float, bins: int) -> list[Lane]:
+        """Per stream, its memories' count in each of `bins` equal parts of [since, until] and the earliest of each
+        non-empty part (the `timeline` op); from the row indexes, reading only the chosen memories' metadata."""
+        return self.store.timeline(since, until, bins)
 
     def span(self) -> tuple[float, float] | None:
         """Capture times of the oldest and newest stored rows; None when memory is empty."""
