@@ -199,9 +199,9 @@ export function kindOf(source) {
   return kinds.get(source) || guessKind(source);
 }
 
-/** The timeline's lane of a memory: its source, "<source>#text" for its words, "moment" for fused slices. */
+/** The timeline's lane of a memory (the stream the timeline op names): its source, "<source>#text" for its words;
+ * moments' source is "all" (or "<agent>.all"). */
 export function laneOf(m) {
-  if (m.modality === "moment") return "moment";
   return m.modality === "text" ? `${m.source}#text` : m.source;
 }
 

@@ -120,6 +120,11 @@ export class StatusPanel {
     if (m.spool_rows) mem.push(`spool ${int(m.spool_rows)} rows`);
     for (const k of ["dropped", "failed", "lost"]) if (m[k]) mem.push(`${k} ${int(m[k])}`);
     add("memory", mem.join(" · "), !!(m.failed || m.lost || m.dropped));
+    const mb = (n) => `${(n / 1e6).toFixed(n < 1e8 ? 1 : 0)} MB`;
+    const used = m.disk_bytes === null || m.disk_bytes === undefined ? "not measured yet" : mb(m.disk_bytes);
+    const cap = m.budget_bytes ? ` of ${mb(m.budget_bytes)}` : " (no size cap)";
+    const keep = m.retention_days ? ` · kept ${m.retention_days} days` : " · kept until forgotten";
+    add("storage", used + cap + keep, !!(m.budget_bytes && m.disk_bytes > 0.9 * m.budget_bytes));
     for (const [modality, e] of Object.entries(st.encoders || {})) {
       const dev = (st.device || {})[modality] || "?";
       const ms = `${fmt(e.infer_p50_ms)} / ${fmt(e.infer_p95_ms)} ms`;

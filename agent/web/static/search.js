@@ -147,10 +147,16 @@ export class Search {
   forgot(since, until) {
     const lo = since ?? -Infinity;
     const hi = until ?? Infinity;
+    let gone = 0;
     for (const b of this.list.querySelectorAll(".result")) {
       const ts = Number(b.dataset.ts);
-      if (ts >= lo && ts <= hi) b.closest("li").remove();
+      if (ts >= lo && ts <= hi) {
+        b.closest("li").remove();
+        gone += 1;
+      }
     }
+    const left = this.list.querySelectorAll(".result").length;
+    if (gone) this.say(`${gone} ${gone === 1 ? "result was" : "results were"} forgotten; ${left} left`);
   }
 }
 
