@@ -5,11 +5,12 @@ invoice, a terminal, a spreadsheet: demo/textpages.py), a virtual camera (MJPEG 
 127.0.0.1) shows a cup of coffee, and a private PulseAudio null sink plays two spoken sentences (espeak-ng), a
 tone and noise into the "microphone". The real daemon runs on them for `--seconds` with a live `sensorium tail`,
 then a few text queries show what it remembered: what it saw, heard, read on the screen, and the transcripts of
-what was said (found by their words, with the time they were said). Every process started here is stopped at
-the end, also on Ctrl-C, SIGTERM or an error. Data lives in a temporary SENSORIUM_HOME; models come from the
-normal cache, so a `make run` build is reused (and missing models are built once into it).
+what was said (found by their words, with the time they were said); last, the web page's link and a screenshot
+of it. Every process started here is stopped at the end, also on Ctrl-C, SIGTERM or an error. Data lives in a
+temporary SENSORIUM_HOME; models come from the normal cache, so a `make run` build is reused (and missing models
+are built once into it).
 
-    python -m demo [--seconds 30] [--clean]
+    python -m demo [--seconds 30] [--clean] [--stay]
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ flush_s = 0.5
 # the demo's sentences are short: a slice can close soon after it ends (the default waits for 30 s utterances)
 grace_s = 5.0
 [metrics]
+port = 0
+[web]
+# any free port: the link `sensorium status` prints says which
 port = 0
 """
 Clips = list[tuple[str, Path]]  # (what it is, WAV file)
@@ -363,6 +367,22 @@ def show_mcp(cfg_path: Path) -> None:
         say(f"  search('a cat') → {hit['time']} {hit['source']} {', '.join(hit.get('labels', [])[:3])}")
 
 
+def show_page(cfg_path: Path, tmp: Path) -> None:
+    """The web page: its link, and a screenshot of it after searching for the cat (when chromium is here)."""
+    from demo import page
+
+    link = page.page_link(sensorium(cfg_path, "status").stdout)
+    if link is None:
+        raise DemoError("`sensorium status` printed no page link; see the daemon log")
+    say(f"\n$ sensorium status   (its last line: the web page, with its token)\n  page: {link}")
+    why = page.missing()
+    if why is not None:
+        say(f"  no screenshot: {why}")
+        return
+    out = page.screenshot(link, tmp / "page.png")
+    say(f'  the page after searching "{page.SEARCH}" and opening its moment (headless chromium): {out}')
+
+
 def stop_daemon(proc: subprocess.Popen) -> None:
     t0 = time.monotonic()
     stop_process(proc, 15.0)
@@ -416,6 +436,10 @@ def run(args: argparse.Namespace, tmp: Path, stack: ExitStack) -> None:
     show_speech(cfg_path)
     show_recall(cfg_path)
     show_mcp(cfg_path)
+    show_page(cfg_path, tmp)
+    if args.stay:
+        say("\nthe daemon and the virtual sensors keep running: open the page link above; Ctrl-C stops everything")
+        threading.Event().wait()
     stop_daemon(daemon)
 
 
@@ -427,6 +451,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=30.0, help="how long the sensors play (default 30)")
     p.add_argument("--clean", action="store_true", help="delete the demo's memory and thumbnails at exit")
+    p.add_argument("--stay", action="store_true", help="keep running after the answers (to look at the page)")
     return p.parse_args(argv)
 
 

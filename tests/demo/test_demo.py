@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.env import ROOT, require
 
-TOOLS = ("Xvfb", "feh", "pulseaudio", "pactl", "paplay", "espeak-ng")
+TOOLS = ("Xvfb", "feh", "pulseaudio", "pactl", "paplay", "espeak-ng", "chromium", "chromedriver")
 # the demo's spoken sentences (demo/__main__.py SAID) by their query: words of which at least one must be heard
 HEARD = {"budget meeting": ("budget", "thursday"), "slides for Maria": ("slides", "maria")}
 
@@ -95,4 +95,8 @@ def test_demo_answers_from_every_sense_and_cleans_up(model_cache: Path, tmp_path
     # an MCP client (as an assistant) lists the tools and finds the cat on screen through `sensorium mcp`
     assert "tools: search, timeline, around, status" in out.stdout, out.stdout
     assert re.search(r"search\('a cat'\) → \S+ screen0 .*cat", out.stdout), out.stdout
+    # the web page: its link with the token, and a screenshot after the search (a PNG a person can open)
+    assert re.search(r"^  page: http://127\.0\.0\.1:\d+/#token=\S{16,}$", out.stdout, re.M), out.stdout
+    shot = re.search(r"opening its moment \(headless chromium\): (\S+\.png)$", out.stdout, re.M)
+    assert shot and Path(shot.group(1)).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", out.stdout
     assert survivors(f"TMPDIR={tmp_path}") == []

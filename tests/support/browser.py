@@ -1,5 +1,6 @@
-"""Debian's chromium, headless, driven by selenium through chromium-driver (no browser download): the page as
-a person's browser runs it. Screenshots go to .cache/test-output/ and stay there after the run."""
+"""The page as a person's browser runs it: Debian's chromium, headless, driven by selenium through chromium-driver
+(no browser download; demo/page.py starts it, for the demo's screenshot too). Screenshots go to
+.cache/test-output/ and stay there after the run."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
+from demo import page
 from tests.support.env import ROOT, require
 
 SHOTS = ROOT / ".cache" / "test-output"
@@ -19,18 +20,11 @@ T = TypeVar("T")
 
 
 @contextmanager
-def chromium(width: int = 1280, height: int = 900) -> Iterator[webdriver.Chrome]:
-    binary, driver = require("chromium"), require("chromedriver")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"):
-        opts.add_argument(arg)  # --no-sandbox: the tests run as root here, and chromium refuses root with a sandbox
-    opts.add_argument(f"--window-size={width},{height}")
-    browser = webdriver.Chrome(service=Service(driver), options=opts)
-    try:
+def chromium() -> Iterator[webdriver.Chrome]:
+    require("chromium")
+    require("chromedriver")
+    with page.chromium() as browser:
         yield browser
-    finally:
-        browser.quit()
 
 
 def until(browser: webdriver.Chrome, what: Callable[[webdriver.Chrome], T], timeout: float = 20.0) -> T:

@@ -104,7 +104,12 @@ function streams(st) {
     const words = kind === "microphone" ? st.speech : kind === "screen" ? st.text : null;
     if (words && words.state === "on") out.push({ lane: `${name}#text`, source: name, modality: "text" });
   }
-  if (st.moments && st.moments.state === "on") out.push({ lane: "moment", source: "all", modality: "moment" });
+  if (st.moments && st.moments.state === "on") {
+    // moments' stream is "all", prefixed like the sources when [store] agent names this machine ("laptop.all")
+    const named = Object.keys(st.sources || {}).find((n) => n.includes("."));
+    const all = named ? `${named.slice(0, named.lastIndexOf(".") + 1)}all` : "all";
+    out.push({ lane: all, source: all, modality: "moment" });
+  }
   return out;
 }
 
