@@ -135,6 +135,12 @@ def test_stream_fans_out_and_a_slow_reader_does_not_stop_others(xvfb, home, tmp_
         for t in threads:
             t.join(40)
         assert len(got) == 10 and all(g["source"] == "screen0" for g in got)
+        deadline = time.monotonic() + 10
+        while status(cfg)["web"]["clients"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert status(cfg)["web"]["clients"] == 1  # the stalled one; the others left when they closed
+        stop_daemon(proc, tmp_path)  # exits 0 (within its wait) with a client still connected
         stalled.__exit__(None, None, None)
     finally:
-        stop_daemon(proc, tmp_path)
+        if proc.poll() is None:
+            stop_daemon(proc, tmp_path)
