@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+import cv2
 import skimage.data
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -33,8 +34,8 @@ def test_page_searches_shows_the_timeline_pauses_and_forgets(xvfb, home, tmp_pat
     cfg_path = str(tmp_path / "cfg.toml")
     try:
         deadline = time.monotonic() + 30
-        while not (hits := query(endpoint, "a cat", k=1)) and time.monotonic() < deadline:
-            time.sleep(0.3)
+        while len(hits := query(endpoint, "a cat", k=3)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.3)  # two kept frames (force_keep_s): the first has a neighbour to show around it
         assert hits and CATS & set(hits[0]["labels"]), hits
         link = sensorium("--config", cfg_path, "status").stdout.splitlines()[-1]
         assert link.startswith("page: http://127.0.0.1:") and "#token=" in link, link
@@ -61,6 +62,17 @@ def test_page_searches_shows_the_timeline_pauses_and_forgets(xvfb, home, tmp_pat
             assert hits[0]["id"] in ids[:3], (hits[0]["id"], ids)
             shot(browser, "web-search")
 
+            photo = tmp_path / "cat.jpg"  # the same photo from a file, as a person picks (or drops) one
+            cv2.imwrite(str(photo), cv2.cvtColor(skimage.data.chelsea(), cv2.COLOR_RGB2BGR))
+            browser.find_element(By.ID, "search-input").clear()
+            browser.find_element(By.ID, "search-image").send_keys(str(photo))
+            until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#search-summary img.query-image"))
+            until(browser, lambda b: b.find_element(By.ID, "search-summary").text.startswith(("1 ", "2 ", "3 ")))
+            top = until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#search-results .result"))[0]
+            assert "screen0" in top.text and CATS & set(top.text.replace("\n", ", ").split(", ")), top.text
+            shot(browser, "web-search-image")
+
+            first = browser.find_element(By.CSS_SELECTOR, "#search-results .result")
             first.click()  # that moment, with what else happened around it
             until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#detail .hit"))
             shot(browser, "web-around")
