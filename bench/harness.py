@@ -28,6 +28,7 @@ from encoders.records import Frame
 from .common import TICK, cpu_seconds, percentile, write_config
 
 if TYPE_CHECKING:  # the daemon (OpenVINO, Chroma) is imported only by a run that starts one
+    from agent.config import Config
     from agent.daemon import Daemon, SourceFactory
 
 AUDIO_RATE = 16000
@@ -102,12 +103,16 @@ def running_daemon(
     config_text: str,
     sources: SourceFactory | None = None,
     prepare: Callable[[Daemon], None] | None = None,
+    setup: Callable[[Config], None] | None = None,
 ) -> Iterator[Daemon]:
-    """A started `Daemon` for `config_text`; `sources(boxes)` replaces the configured sources."""
+    """A started `Daemon` for `config_text`; `sources(boxes)` replaces the configured sources; `setup(cfg)` runs
+    before the daemon is built (e.g. fills its data dir), `prepare(daemon)` before it starts."""
     from agent import config
     from agent.daemon import Daemon
 
     cfg = config.load(write_config(tmp, config_text, own_dirs=True))
+    if setup is not None:
+        setup(cfg)
     daemon = Daemon(cfg, sources=sources)
     if prepare is not None:
         prepare(daemon)

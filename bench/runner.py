@@ -17,7 +17,7 @@ import traceback
 
 from .common import BenchError, Opts, Table, ratio
 
-BENCHES = ("pipeline", "alternative", "latency", "idle", "memory", "query", "scaling", "ocr", "asr", "eval")
+BENCHES = ("pipeline", "alternative", "latency", "idle", "memory", "query", "scaling", "ocr", "asr", "eval", "web")
 EXTRA = ("profile", "audio")  # run only when asked: py-spy under saturation; the audio row of pipeline alone
 MODULES = {"query": "query_call"}  # bench/query.py is the memory benchmark itself, run in a child process
 
@@ -88,6 +88,9 @@ def goals(s: dict[str, float | None]) -> Table:
     at_least("eval: Recall@5 overall (configs/eval/scenario.yaml)", g("eval.recall5"), 0.9)
     at_least("eval: Recall@5 of the worst kind of question", g("eval.worst_kind_recall5"), 0.8)
     row('eval: no-answer questions answered "no memories match"', g("eval.no_answer_rate"), "report", None)
+    at_most("web: page load p95 (ms), 100k memories", g("web.page_load_p95_ms"), 200)
+    row("web: search p95 (ms), 100k memories", g("web.search_p95_ms"), "report", None)
+    row("web: image pipeline with 10 stream clients / without", g("web.stream_ratio"), "report", None)
     return t
 
 
