@@ -20,7 +20,13 @@ def test_quick_run_prints_page_load_search_and_stream_tables(model_cache: Path) 
     text = out.stdout
     assert "not measured" not in text, text
     assert "2,000 memories (image 800, audio 800, text 400): 3,600 rows written" in text, text
-    for step in (r"GET /", r"GET /api/status", r"page load \(all of the above\)", r"search: POST /api/query k=20"):
+    for step in (
+        r"GET /",
+        r"GET /static/: \d+ files",
+        r"GET /api/status",
+        r"page load \(all of the above\)",
+        r"search: POST /api/query k=20",
+    ):
         assert re.search(rf"^{step}\s+5\s+[\d.]+\s+[\d.]+\s+[\d.]+", text, re.M), text
     # the timeline op is timed once the daemon has it, and said to be missing until then
     assert re.search(r"^GET /api/timeline \(120 bins\)\s+5\s+[\d.]+", text, re.M) or "unknown op (404)" in text, text
