@@ -39,7 +39,7 @@ import httpx
 import numpy as np
 
 from .common import BenchError, Opts, Table, bench_home, cpu_seconds, guarded, percentile, photos, ratio
-from .harness import Rate, SyntheticSource, device_config, measure, running_daemon
+from .harness import Rate, SyntheticSource, device_config, measure, running_daemon, thread_cpu
 
 if TYPE_CHECKING:
     from agent.config import Config
@@ -349,15 +349,17 @@ class Window:
     rate: Rate
     events: int  # events the stream was handed
     received: list[int]  # memory events each reading client got
+    web_cpu: float  # % of a core, the web server's thread (its event loop: the fan-out)
     readers_cpu: float  # % of a core, the readers' process
 
 
 def window(d: Daemon, secs: float, counts: Any = (), pid: int | None = None) -> Window:
-    e0, c0, cpu0 = d.stream.events, list(counts), cpu_seconds([pid] if pid else [])
+    e0, c0, cpu0, web0 = d.stream.events, list(counts), cpu_seconds([pid] if pid else []), thread_cpu(d)["web"]
     t0 = time.monotonic()
     r = measure(d, "image", 0, secs)
-    cpu = (cpu_seconds([pid] if pid else []) - cpu0) / (time.monotonic() - t0) * 100
-    return Window(r, d.stream.events - e0, [b - a for a, b in zip(c0, counts, strict=True)], cpu)
+    pct = 100 / (time.monotonic() - t0)
+    cpu, web = (cpu_seconds([pid] if pid else []) - cpu0) * pct, (thread_cpu(d)["web"] - web0) * pct
+    return Window(r, d.stream.events - e0, [b - a for a, b in zip(c0, counts, strict=True)], web, cpu)
 
 
 def stream_table(tmp: Path, opts: Opts, sizes: Sizes) -> Table:
@@ -376,23 +378,29 @@ def stream_table(tmp: Path, opts: Opts, sizes: Sizes) -> Table:
         time.sleep(warm)
         after = window(d, secs)
     cols = ["stream clients", "frames/s", "vectors/s", "÷ without", "events", "per client", "÷ events", "web dropped"]
-    t = Table("11. Web: the image pipeline with live-stream clients (SSE)", [*cols, "cpu %", "readers cpu %"])
+    cpu = ["cpu %", "web thread %", "readers cpu %"]
+    t = Table("11. Web: the image pipeline with live-stream clients (SSE)", [*cols, *cpu])
     without = (before.rate.frames_per_s + after.rate.frames_per_s) / 2
     r, got = during.rate, during.received
-    t.add("none", before.rate.frames_per_s, before.rate.published_per_s, *[None] * 5, before.rate.cpu_pct, None)
+
+    def alone(name: str, w: Window) -> None:
+        t.add(name, w.rate.frames_per_s, w.rate.published_per_s, *[None] * 5, w.rate.cpu_pct, w.web_cpu, None)
+
+    alone("none", before)
     t.add(
         f"{sizes.clients} reading + 1 stalled", r.frames_per_s, r.published_per_s, ratio(r.frames_per_s, without),
         during.events, f"{min(got)}-{max(got)}", min(got) / max(during.events, 1), dropped, r.cpu_pct,
-        during.readers_cpu,
+        during.web_cpu, during.readers_cpu,
     )  # fmt: skip
-    t.add("none, after", after.rate.frames_per_s, after.rate.published_per_s, *[None] * 5, after.rate.cpu_pct, None)
+    alone("none, after", after)
     t.notes.append(
         f"synthetic 1280x720 source offering {sizes.rate:g}/s, window {secs:g} s; one event per vector (a frame"
         " gives two); events: handed to the stream in the window; per client: min-max got; ÷ events: the least"
     )
     t.notes.append(
         "web dropped: events slow clients lost (status web.dropped): the stalled one's (it asked for vectors) once"
-        " its sockets and 512-event queue are full; cpu %: the daemon's process and its store's; readers: the clients'"
+        " its sockets and 512-event queue are full; cpu %: the daemon's process and its store's, web thread: its part"
+        " of it (the server's event loop); readers: the clients' process"
     )
     t.summary["web.stream_ratio"] = ratio(during.rate.frames_per_s, without)
     return t
