@@ -251,7 +251,10 @@ def page_table(tmp: Path, opts: Opts, sizes: Sizes) -> Table:
     )
     span, facts = yesterday(), []
     words = queries(sizes.loads + 1)
-    setup = lambda cfg: facts.append(fill(cfg, sizes.memories, span[0]))  # noqa: E731
+
+    def setup(cfg: Config) -> None:  # before the daemon opens its data dir
+        facts.append(fill(cfg, sizes.memories, span[0]))
+
     with running_daemon(tmp, device_config(opts.device), still_source, setup=setup) as d, http_client(d) as http:
         warmed = warm_done()
         probe = http.get("/api/timeline", params={"since": span[0], "until": span[1], "bins": BINS})
