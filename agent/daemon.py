@@ -19,7 +19,7 @@ from agent.pipeline.dispatcher import Dispatcher, Encoder
 from agent.pipeline.fanout import FanOut
 from agent.pipeline.mailbox import Mailboxes
 from agent.query.images import BadRequest, encode_image, image_of
-from agent.query.service import FRAMES, Service
+from agent.query.service import Service
 from agent.status import (
     DispatcherStatus,
     EncoderStatus,
@@ -43,9 +43,7 @@ from agent.telemetry.logs import kv
 from agent.telemetry.metrics import Counts, Histogram, Latencies, Rates, percentile
 from agent.telemetry.prom import DaemonCollector, MetricsServer
 from agent.watch import Watches
-from agent.web import app as web_app
-from agent.web.security import Guard, ensure_token
-from agent.web.server import WebServer
+from agent.web.app import thumb_links
 from agent.web.stream import Stream
 from encoders.audio import AudioEncoder
 from encoders.clip import ZeroShot
@@ -58,7 +56,16 @@ from sinks.bus.publisher import Publisher
 
 from .config import Config, bus_endpoint, query_endpoint
 from .lock import DataDirLock, private_dir
-from .parts import SourceFactory, clip_text, configured_sources, image_text, memory, moment_sink, speech_text
+from .parts import (
+    SourceFactory,
+    clip_text,
+    configured_sources,
+    image_text,
+    memory,
+    moment_sink,
+    speech_text,
+    web_face,
+)
 from .sources.available import NoSources, available, format_table
 
 log = logging.getLogger(__name__)
@@ -105,7 +112,7 @@ class Daemon:
         texts = [self.text, *([self.clip_text] if self.clip_text else [])]  # a query is answered in each space
 
         # the page's live stream: a sink like the others, and it hears the bus's match and forget announcements
-        self.stream = Stream(web_app.thumb_links(self.memory.thumbs.root)) if cfg.web.enabled else None
+        self.stream = Stream(thumb_links(self.memory.thumbs.root)) if cfg.web.enabled else None
         # standing queries and the encoders' health look at every result, after the publisher and memory
         probes = self._image_probes
         self.watches = Watches(d.data_dir, texts, self._announce, self.publisher.redact, image_probes=probes)
@@ -164,12 +171,8 @@ class Daemon:
                 cfg.metrics.host, cfg.metrics.port, DaemonCollector(self.status, self.latencies)
             )
             self.metrics.start()
-        self.web: WebServer | None = None
-        self.web_counts = web_app.Counts()
-        if self.stream is not None:  # the page and HTTP API over the same handlers; a busy port stops the start
-            guard = Guard(ensure_token(cfg.web.token, d.data_dir))
-            app = web_app.build(self.service, guard, self.stream, self.memory.thumbs.root, FRAMES, self.web_counts)
-            self.web = WebServer(app, cfg.web.host, cfg.web.port, self.stream)
+        # the page and HTTP API over the same handlers; a busy port stops the start
+        self.web = web_face(cfg, self.service, self.stream, self.memory.thumbs.root) if self.stream else None
 
     def start(self) -> None:
         self.memory.start()
@@ -325,7 +328,7 @@ class Daemon:
             service=ServiceStatus(**self.service.stats()),
             fanout=FanOutStatus(**self.fanout.stats()),
             metrics=self.metrics.url if self.metrics else None,
-            web=WebStatus(self.web.url, **vars(self.web_counts), **self.stream.stats()) if self.web else WebStatus(),
+            web=WebStatus(self.web.url, **self.web.stats()) if self.web else WebStatus(),
             text=self._text_status(),
             speech=self._speech_status(),
             watch=WatchStatus(**self.watches.stats()),

@@ -1,16 +1,18 @@
 """Builds each part of the daemon from the config: the sources, the memory, and the workers that may be off
-(screen text, speech, moments, the CLIP text tower). agent/daemon.py wires what these return.
+(screen text, speech, moments, the CLIP text tower, the web page). agent/daemon.py wires what these return.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from agent.config import Config
 from agent.moments import Moments, moment_source
 from agent.pipeline.gate import ChangeGate
 from agent.pipeline.mailbox import Mailboxes
+from agent.query.service import FRAMES, Service
 from agent.sources import Source
 from agent.sources.camera import CameraSource
 from agent.sources.exclude import exclusions
@@ -22,6 +24,10 @@ from agent.speech.segment import LATE_S, SegmentCfg
 from agent.speech.worker import SpeechText
 from agent.text.imagetext import ImageText
 from agent.text.redact import Redactor
+from agent.web.app import Counts, build
+from agent.web.security import Guard, ensure_token
+from agent.web.server import WebServer
+from agent.web.stream import Stream
 from encoders.clip import ClipText
 from encoders.modelstore import ModelStore
 from encoders.ocr import OcrEngine
@@ -34,6 +40,14 @@ log = logging.getLogger(__name__)
 
 # builds the sources, each posting into its modality's mailboxes ("image", "audio")
 SourceFactory = Callable[[Mapping[str, Mailboxes]], list[Source]]
+
+
+def web_face(cfg: Config, service: Service, stream: Stream, thumbs: Path | None) -> WebServer:
+    """The page and HTTP API over the query service's handlers, guarded by the token (agent/web)."""
+    counts = Counts()
+    guard = Guard(ensure_token(cfg.web.token, cfg.daemon.data_dir))
+    app = build(service, guard, stream, thumbs, FRAMES, counts)
+    return WebServer(app, cfg.web.host, cfg.web.port, stream, counts)
 
 
 def configured_sources(cfg: Config, boxes: Mapping[str, Mailboxes], store: ModelStore) -> list[Source]:

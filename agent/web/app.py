@@ -225,7 +225,9 @@ def build(
         )
 
     handlers = {HTTPException: unrouted}
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], exception_handlers=handlers)
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], exception_handlers=handlers)
+    app.router.redirect_slashes = False  # "/api/query/" is not an op: a JSON 404, not a redirect to guess
+    return app
 
 
 class SecurityHeaders:

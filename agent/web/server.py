@@ -11,6 +11,7 @@ import threading
 import uvicorn
 from starlette.applications import Starlette
 
+from agent.web.app import Counts
 from agent.web.stream import Stream
 
 log = logging.getLogger(__name__)
@@ -21,9 +22,11 @@ class WebError(RuntimeError):
 
 
 class WebServer:
-    def __init__(self, app: Starlette, host: str, port: int, stream: Stream) -> None:
+    def __init__(self, app: Starlette, host: str, port: int, stream: Stream, counts: Counts) -> None:
+        """`counts`: what `app` counts (agent/web/app.py build); with the stream's, its status."""
         self.host, self.port = host, port
         self.stream = stream
+        self.counts = counts
         self._server = uvicorn.Server(
             uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1)
         )
@@ -64,6 +67,9 @@ class WebServer:
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/"
+
+    def stats(self) -> dict[str, int]:
+        return {**vars(self.counts), **self.stream.stats()}
 
     def close(self) -> None:
         self._server.should_exit = True

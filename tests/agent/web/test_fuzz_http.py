@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.query.service import FRAMES
@@ -32,7 +32,6 @@ TOKEN = "fuzz-token-0123456789"
 AUTH = {"X-Sensorium-Token": TOKEN}
 MUTATING = ("pause", "resume", "forget", "watch_add", "watch_remove")
 STATUS = {200, 400, 401, 403, 404, 405, 413}
-HTTP_FUZZ = settings(FUZZ, max_examples=100)  # each example is a round trip and a ping: ~0.15 s
 
 
 @dataclass
@@ -49,8 +48,9 @@ def site(root: Path, served: Served) -> Site:
     (thumbs / "2026-11-23" / "screen0-1.jpg").write_bytes(b"\xff\xd8 a thumbnail")
     (root / "secret.jpg").write_bytes(b"not yours")  # beside the folder: must never be served
     stream = Stream(lambda p: None)
-    app = build(served.svc, Guard(TOKEN), stream, thumbs, FRAMES, Counts())
-    web = WebServer(app, "127.0.0.1", 0, stream)
+    counts = Counts()
+    app = build(served.svc, Guard(TOKEN), stream, thumbs, FRAMES, counts)
+    web = WebServer(app, "127.0.0.1", 0, stream, counts)
     web.start()
     return Site(served, web, httpx.Client(base_url=web.url, timeout=30), thumbs)
 
@@ -90,26 +90,26 @@ ops = st.sampled_from((*OPS, "timeline", "watch_list", "watch_add")) | st.text(m
 ctypes = st.sampled_from(("application/json", "text/plain", "image/jpeg", "image/png", "", "multipart/form-data"))
 
 
-@HTTP_FUZZ
+@FUZZ
 @given(op=ops, body=st.binary(max_size=300), ctype=ctypes)
 def test_random_bodies_are_answered(sites, op, body, ctype):
     r = pick(sites, op).http.post(f"/api/{quote(op, safe='')}", content=body, headers={**AUTH, "content-type": ctype})
     check(sites, op, r)
 
 
-@HTTP_FUZZ
+@FUZZ
 @given(op=ops, body=st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=10), json_values, max_size=6))
 def test_random_objects_are_answered(sites, op, body):
     check(sites, op, pick(sites, op).http.post(f"/api/{quote(op, safe='')}", content=json.dumps(body), headers=AUTH))
 
 
-@HTTP_FUZZ
+@FUZZ
 @given(op=ops, params=st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), st.text(max_size=20), max_size=5))
 def test_random_query_strings_are_answered(sites, op, params):
     check(sites, op, pick(sites, op).http.get(f"/api/{quote(op, safe='')}", params=params, headers=AUTH))
 
 
-@HTTP_FUZZ
+@FUZZ
 @given(path=st.text(st.sampled_from("./%2e5fa-_~x\\:2F"), max_size=40) | st.text(max_size=30))
 def test_thumbnail_paths_never_leave_the_folder(sites, path):
     s = sites[0]
